@@ -1,0 +1,11 @@
+//! The Dockerfile front end: bytes in, a checked instruction list out.
+//!
+//! Reading follows BuildKit's parser exactly, in layers that mirror its
+//! stages: [`directives`] (the `# escape=` block at the top), [`lines`]
+//! (physical lines joined into logical instructions), [`heredoc`] (bodies
+//! attached to RUN/COPY/ADD), [`ast`] (the raw node tree BuildKit dumps),
+//! [`instructions`] (typed instructions with their flags) and [`check`]
+//! (whole-file validation). [`shell`] is the shell-word lexer used to expand
+//! variables the way BuildKit does.
+
+pub mod shell;
