@@ -1,7 +1,7 @@
 //! The Dockerfile front end: bytes in, a checked instruction list out.
 //!
 //! Reading follows BuildKit's parser exactly, in layers that mirror its
-//! stages: [`directives`] (the `# escape=` block at the top), [`lines`]
+//! stages: [`directives`] (the `# escape=` block at the top), [`parser`]
 //! (physical lines joined into logical instructions), [`heredoc`] (bodies
 //! attached to RUN/COPY/ADD), [`ast`] (the raw node tree BuildKit dumps),
 //! [`instructions`] (typed instructions with their flags) and [`check`]
@@ -9,3 +9,4 @@
 //! variables the way BuildKit does.
 
 pub mod shell;
+
