@@ -8,5 +8,15 @@
 //! (whole-file validation). [`shell`] is the shell-word lexer used to expand
 //! variables the way BuildKit does.
 
+mod args;
+pub mod ast;
+pub mod directives;
+pub mod error;
+pub mod heredoc;
+pub mod parser;
+mod quote;
 pub mod shell;
 
+pub use ast::{Dockerfile, Node, Warning};
+pub use error::DockerfileError;
+pub use parser::parse;
