@@ -10,13 +10,23 @@
 
 mod args;
 pub mod ast;
+pub mod check;
 pub mod directives;
 pub mod error;
+pub mod flags;
 pub mod heredoc;
+pub mod instructions;
+pub mod modes;
+pub mod mounts;
 pub mod parser;
 mod quote;
 pub mod shell;
+pub mod stages;
+mod suggest;
 
 pub use ast::{Dockerfile, Node, Warning};
+pub use check::{Report, check, check_source};
 pub use error::DockerfileError;
+pub use instructions::{Instruction, InstructionKind};
 pub use parser::parse;
+pub use stages::{Stage, Stages};
