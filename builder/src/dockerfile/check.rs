@@ -23,10 +23,9 @@ pub fn check(df: &Dockerfile) -> Report {
         warnings: df.warnings.clone(),
     };
     lint(df, &mut report.warnings);
-    match Stages::from_dockerfile(df) {
-        Ok(stages) => report.errors = check_stages(&stages),
-        Err(errors) => report.errors = errors,
-    }
+    let (stages, errors) = Stages::collect(df);
+    report.errors = errors;
+    report.errors.extend(check_stages(&stages));
     report.errors.sort_by_key(|e| e.line);
     report.warnings.sort_by_key(|w| w.line);
     report

@@ -32,6 +32,17 @@ impl Stages {
     /// Types every instruction and groups them. All problems found are
     /// returned, not only the first.
     pub fn from_dockerfile(df: &Dockerfile) -> Result<Stages, Vec<DockerfileError>> {
+        let (stages, errors) = Stages::collect(df);
+        if errors.is_empty() {
+            Ok(stages)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Groups what can be typed and returns the problems beside it, so a
+    /// checker can go on to whole-file checks after a bad instruction.
+    pub(crate) fn collect(df: &Dockerfile) -> (Stages, Vec<DockerfileError>) {
         let mut errors = Vec::new();
         let mut global_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
@@ -62,7 +73,11 @@ impl Stages {
                 ),
             }
         }
-        if stages.is_empty() && errors.is_empty() {
+        let no_from = !df
+            .nodes
+            .iter()
+            .any(|n| n.keyword.eq_ignore_ascii_case("from"));
+        if no_from && errors.is_empty() {
             errors.push(
                 DockerfileError::new(
                     df.end_line,
@@ -72,14 +87,13 @@ impl Stages {
                 .with_hint("add a FROM line, e.g. FROM scratch"),
             );
         }
-        if errors.is_empty() {
-            Ok(Stages {
+        (
+            Stages {
                 global_args,
                 stages,
-            })
-        } else {
-            Err(errors)
-        }
+            },
+            errors,
+        )
     }
 
     /// The stage a `--from`/`FROM` name refers to, by name (case-insensitive)
