@@ -5,4 +5,5 @@
 //! layer assembly and exporters. Library code never prints; it returns typed
 //! errors and reports problems as values the CLI renders.
 
+pub mod context;
 pub mod dockerfile;
