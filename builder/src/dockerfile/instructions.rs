@@ -192,12 +192,16 @@ impl Instruction {
         let fail = |msg: String| DockerfileError::new(node.start_line, node.end_line, msg);
         let keyword = node.keyword.to_ascii_lowercase();
         let upper = keyword.to_ascii_uppercase();
-        if !KEYWORDS.contains(&keyword.as_str()) {
-            let mut err = fail(format!("unknown instruction {:?}", node.keyword));
-            if let Some(s) = super::suggest::closest(&keyword, KEYWORDS) {
-                err = err.with_hint(format!("did you mean {}?", s.to_ascii_uppercase()));
+        let unknown = || {
+            let err = fail(format!("unknown instruction {:?}", node.keyword));
+            match super::suggest::closest(&keyword, KEYWORDS) {
+                Some(s) => err.with_hint(format!("did you mean {}?", s.to_ascii_uppercase())),
+                None => err,
             }
-            return Err(err);
+        };
+        // Checked before the flags, whose meaning depends on the keyword.
+        if !KEYWORDS.contains(&keyword.as_str()) {
+            return Err(unknown());
         }
         let flags = parse_flags(&upper, &node.flags, allowed_flags(&keyword)).map_err(fail)?;
         let args = &node.args;
@@ -405,7 +409,7 @@ impl Instruction {
                 }
                 InstructionKind::Onbuild(Box::new(Instruction::from_node(sub)?))
             }
-            _ => unreachable!("KEYWORDS covers every arm"),
+            _ => return Err(unknown()),
         };
         Ok(Instruction {
             kind,
