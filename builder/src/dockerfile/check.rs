@@ -63,7 +63,8 @@ fn check_stages(stages: &Stages) -> Vec<DockerfileError> {
         if let Some(later) = stages
             .stages
             .iter()
-            .skip(stage.index)
+            // Not the stage itself: `FROM node AS node` names an image.
+            .skip(stage.index + 1)
             .find(|s| s.name() == Some(stage.from.image.to_ascii_lowercase().as_str()))
         {
             errors.push(
@@ -368,6 +369,7 @@ mod tests {
         // Images, stage indexes, forward references without a cycle, and
         // variables are all fine.
         assert!(errors("FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\n").is_empty());
+        assert!(errors("FROM node AS node\nFROM node\n").is_empty());
         assert!(errors("FROM scratch\nFROM scratch\nCOPY --from=0 /x /x\nCOPY --from=alpine:3 /y /y\nCOPY --from=$S /z /z\n").is_empty());
         let mount =
             errors("FROM scratch AS builder\nFROM scratch\nRUN --mount=from=buildr,target=/b ls\n");
