@@ -152,7 +152,7 @@ fn json_array(text: &str) -> Result<Option<Vec<String>>, String> {
         .map(|v| match v {
             serde_json::Value::String(s) => Ok(s),
             _ => Err(
-                "when using JSON array syntax, arrays must be comprised of strings only"
+                "when using JSON array syntax, arrays must be comprised of strings only (quote every element, e.g. [\"echo\", \"1\"])"
                     .to_string(),
             ),
         })
@@ -241,7 +241,9 @@ fn key_values(text: &str, escape: char, keyword: &str) -> Result<Vec<String>, St
         let value = parts.next().map(|v| v.trim_start_matches(is_word_space));
         return match value {
             Some(value) => Ok(vec![key.to_string(), value.to_string(), String::new()]),
-            None => Err(format!("{keyword} must have two arguments")),
+            None => Err(format!(
+                "{keyword} must have two arguments (write {keyword} NAME=value, or {keyword} NAME value)"
+            )),
         };
     }
     let mut args = Vec::with_capacity(words.len() * 3);
