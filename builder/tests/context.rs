@@ -21,6 +21,17 @@ fn excluded(patterns: &[&str], path: &str) -> bool {
     rules(&patterns.join("\n")).is_excluded(path, false)
 }
 
+/// Checks rows of (patterns, path, excluded?).
+fn assert_table(cases: &[(&[&str], &str, bool)]) {
+    for &(patterns, path, want) in cases {
+        assert_eq!(
+            excluded(patterns, path),
+            want,
+            "patterns {patterns:?} path {path:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Patterns
 // ---------------------------------------------------------------------------
@@ -148,13 +159,7 @@ fn moby_multi_pattern_cases() {
         (&["docs/*", "!docs/README.md"], "docs/README.md", false),
         (&[], "/any/path/there", false),
     ];
-    for &(patterns, path, want) in cases {
-        assert_eq!(
-            excluded(patterns, path),
-            want,
-            "patterns {patterns:?} path {path:?}"
-        );
-    }
+    assert_table(cases);
 }
 
 /// The documented behaviours, one line each.
@@ -226,13 +231,7 @@ fn documented_behaviour_table() {
         (&["# *", "", "x"], "y", false),
         (&["  # y"], "# y", true),
     ];
-    for &(patterns, path, want) in cases {
-        assert_eq!(
-            excluded(patterns, path),
-            want,
-            "patterns {patterns:?} path {path:?}"
-        );
-    }
+    assert_table(cases);
 }
 
 #[test]
