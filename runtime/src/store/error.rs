@@ -117,6 +117,10 @@ pub enum StoreError {
     /// `set_name` was given a descriptor whose blob is missing or has another size.
     #[error("cannot name {name:?}: {reason}; write the manifest into the store before naming it")]
     DanglingName { name: String, reason: String },
+
+    /// An image's manifest or index cannot be used as an image.
+    #[error("{what} is not a usable image: {reason}")]
+    BadImage { what: String, reason: String },
 }
 
 impl StoreError {
