@@ -2,6 +2,7 @@
 //! its arguments, calls a library crate and renders what comes back.
 
 mod commands;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
