@@ -7,6 +7,7 @@ use super::error::DockerfileError;
 use super::instructions::{Instruction, InstructionKind};
 use super::stages::{Stage, Stages};
 use super::suggest::closest;
+use berth_registry::reference::Reference;
 use std::collections::BTreeMap;
 
 /// Everything wrong or suspicious in a Dockerfile.
@@ -185,51 +186,15 @@ fn resolve_from(
             )),
         ));
     }
-    if !looks_like_image_reference(reference) {
+    // Anything else must be an image, which BuildKit reads with Docker's
+    // reference rules.
+    if Reference::parse(reference).is_err() {
         return Err((
             format!("--from={reference} is neither a build stage nor a valid image reference"),
             Some("name a stage defined with FROM … AS NAME, or an image like alpine:3.20".into()),
         ));
     }
     Ok(None)
-}
-
-/// A light syntactic check of `[host[:port]/]path[:tag][@digest]`.
-fn looks_like_image_reference(r: &str) -> bool {
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    if let Some(d) = digest
-        && !d
-            .split_once(':')
-            .is_some_and(|(algo, hex)| !algo.is_empty() && hex.len() >= 32)
-    {
-        return false;
-    }
-    let (path, tag) = match name.rsplit_once(':') {
-        Some((p, t)) if !t.contains('/') => (p, Some(t)),
-        _ => (name, None),
-    };
-    if let Some(t) = tag
-        && (t.is_empty()
-            || t.len() > 128
-            || !t
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return false;
-    }
-    let mut components = path.split('/');
-    let first = components.next().unwrap_or_default();
-    let host_like = path.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    let check = |c: &str| {
-        !c.is_empty()
-            && c.chars().all(|ch| {
-                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
-            })
-    };
-    (host_like || check(first)) && components.all(check)
 }
 
 /// A cycle in the stage dependency graph, as stage indexes (first repeated
@@ -326,15 +291,26 @@ mod tests {
 
     #[test]
     fn image_references() {
-        assert!(looks_like_image_reference("alpine"));
-        assert!(looks_like_image_reference("alpine:3.20"));
-        assert!(looks_like_image_reference("localhost:5000/app/web:1"));
-        assert!(looks_like_image_reference(
-            "ghcr.io/Org/app".to_lowercase().as_str()
-        ));
-        assert!(!looks_like_image_reference("Alpine"));
-        assert!(!looks_like_image_reference("a b"));
-        assert!(!looks_like_image_reference("app@sha256:abc"));
+        for image in [
+            "alpine",
+            "alpine:3.20",
+            "localhost:5000/app/web:1",
+            "ghcr.io/org/app",
+            "Registry.example/app",
+        ] {
+            assert!(
+                errors(&format!("FROM scratch\nCOPY --from={image} /a /a\n")).is_empty(),
+                "{image}"
+            );
+        }
+        for bad in ["Alpine", "app/", "app@sha256:abc", "a..b", "app:"] {
+            assert_eq!(
+                errors(&format!("FROM scratch\nCOPY --from={bad} /a /a\n")),
+                [format!(
+                    "Dockerfile:2: --from={bad} is neither a build stage nor a valid image reference (name a stage defined with FROM … AS NAME, or an image like alpine:3.20)"
+                )],
+            );
+        }
     }
 
     fn errors(src: &str) -> Vec<String> {
