@@ -126,13 +126,13 @@ impl Write for BlobWriter {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
-        if let Some(limit) = self.expected_size {
-            if self.written.saturating_add(buf.len() as u64) > limit {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("blob is longer than the {limit} bytes announced"),
-                ));
-            }
+        if let Some(limit) = self.expected_size
+            && self.written.saturating_add(buf.len() as u64) > limit
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("blob is longer than the {limit} bytes announced"),
+            ));
         }
         let n = file.write(buf)?;
         // Hash exactly what was accepted: a short write leaves the rest to the caller.
