@@ -94,7 +94,7 @@ pub fn load_image(
         let config: ImageConfig = store.read_json(&manifest.config.digest)?;
         return Ok(Image {
             manifest_descriptor: desc,
-            config_digest: manifest.config.digest.clone(),
+            config_digest: manifest.config.digest,
             manifest,
             config,
         });

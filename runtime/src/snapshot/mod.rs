@@ -1,1 +1,484 @@
-//! (being written)
+//! Snapshots: each layer unpacked once under `<store root>/snapshots/<diffid-hex>/`,
+//! shared read-only by every container and build step that uses it.
+//!
+//! Owns the `snapshots/` directory: unpacking layer blobs into it
+//! ([`Snapshots::ensure`]), directories being built into new layers
+//! ([`Staging`]), listing, removal and cleaning up after crashes.
+//!
+//! A snapshot appears under its final name only complete and verified:
+//! content is unpacked into a unique work directory next to it (same
+//! filesystem), the decompressed stream is hashed on the way and checked
+//! against the layer's diff ID, the filesystem is synced, and the directory
+//! is renamed into place with `RENAME_NOREPLACE`. Whoever renames first wins;
+//! a loser discards its copy, which is identical. Removal renames to a trash
+//! name before deleting, so a crash never leaves half a snapshot under its
+//! real name.
+//!
+//! Names under `snapshots/`:
+//!
+//! ```text
+//! <64 hex>            a complete snapshot
+//! .unpack-<unique>/   a layer being unpacked by `ensure`
+//! .stage-<unique>/    a `Staging` directory
+//! .trash-<unique>/    a snapshot being removed
+//! .lock-<64 hex>      serialises `ensure` of one layer (saves duplicate work only)
+//! ```
+//!
+//! Work directories hold an exclusive `flock` while in use, so
+//! [`Snapshots::clean_staging`] never removes one that a live process is
+//! still filling, however old it is.
+
+mod error;
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{FlockOperation, RenameFlags};
+use rustix::io::Errno;
+
+use error::IoContext;
+pub use error::SnapshotError;
+
+use crate::layer::decompress::decompress;
+use crate::layer::unpack::{UnpackOptions, unpack};
+use crate::store::{Descriptor, Digest, Hasher, Store};
+
+/// The directory under the store root that holds snapshots.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
+const UNPACK_PREFIX: &str = ".unpack-";
+const STAGE_PREFIX: &str = ".stage-";
+const TRASH_PREFIX: &str = ".trash-";
+const LOCK_PREFIX: &str = ".lock-";
+
+/// Tells work directories of one process apart; the pid tells processes apart.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The snapshot directory of one store. Cheap to clone; holds no open files.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    /// Opens `<store root>/snapshots`, creating it if missing.
+    ///
+    /// The directory is created mode 0700: snapshots hold images' setuid
+    /// binaries, which local users must not be able to reach and run.
+    pub fn open(store: &Store) -> Result<Snapshots, SnapshotError> {
+        let dir = store.root().join(SNAPSHOTS_DIR);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => sync_dir(store.root())?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(e).at("create directory", &dir),
+        }
+        Ok(Snapshots { dir })
+    }
+
+    /// The `snapshots/` directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the snapshot of the layer with this diff ID lives (whether or not it exists).
+    pub fn path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(diff_id.hex())
+    }
+
+    /// Whether the snapshot exists.
+    pub fn contains(&self, diff_id: &Digest) -> bool {
+        self.path(diff_id).is_dir()
+    }
+
+    /// Returns the snapshot of `layer` (a blob in `store`), unpacking it
+    /// first if it does not exist yet.
+    ///
+    /// The blob is decompressed (gzip, zstd, bzip2, xz or none, recognised by
+    /// its bytes), and its tar must hash to `diff_id`; otherwise nothing is
+    /// kept and the error names the layer. Safe to call from several threads
+    /// and processes at once: one unpacks, the others wait for it (or, if
+    /// that cannot be arranged, unpack too and discard their copy).
+    pub fn ensure(
+        &self,
+        store: &Store,
+        layer: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<PathBuf, SnapshotError> {
+        let dest = self.path(diff_id);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        // Only to avoid unpacking the same layer twice at once; correctness
+        // comes from the no-replace rename below.
+        let _lock = self.layer_lock(diff_id)?;
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let mut work = WorkDir::create(&self.dir, UNPACK_PREFIX)?;
+        let blob = store.open_blob(&layer.digest)?;
+        let read_err = |source| SnapshotError::Read {
+            layer: layer.digest,
+            source,
+        };
+        let (_, decoded) = decompress(blob).map_err(read_err)?;
+        let mut reader = HashingReader {
+            inner: decoded,
+            hasher: Hasher::new(),
+        };
+        unpack(&mut reader, &work.path, &UnpackOptions::layer()).map_err(|source| {
+            SnapshotError::Unpack {
+                layer: layer.digest,
+                source,
+            }
+        })?;
+        // The diff ID covers the whole stream, including the end-of-archive
+        // blocks and padding the tar reader stops before.
+        io::copy(&mut reader, &mut io::sink()).map_err(read_err)?;
+        let actual = reader.hasher.finish();
+        if actual != *diff_id {
+            return Err(SnapshotError::DiffIdMismatch {
+                layer: layer.digest,
+                expected: *diff_id,
+                actual,
+            });
+        }
+        self.commit(&mut work, diff_id)
+    }
+
+    /// Creates a fresh, empty directory (mode 0755) for building a layer's
+    /// content; [`Staging::commit`] turns it into the snapshot of that layer.
+    pub fn stage(&self) -> Result<Staging, SnapshotError> {
+        Ok(Staging {
+            work: WorkDir::create(&self.dir, STAGE_PREFIX)?,
+            snapshots: self.clone(),
+        })
+    }
+
+    /// The diff IDs of all complete snapshots, sorted.
+    pub fn list(&self) -> Result<Vec<Digest>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).at("list", &self.dir)? {
+            let entry = entry.at("list", &self.dir)?;
+            let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            else {
+                continue; // work, trash and lock entries, or foreign files
+            };
+            if entry.file_type().at("look at", &entry.path())?.is_dir() {
+                out.push(digest);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a snapshot; `Ok(false)` if there was none. The caller makes
+    /// sure no container or build still uses it.
+    pub fn remove(&self, diff_id: &Digest) -> Result<bool, SnapshotError> {
+        let path = self.path(diff_id);
+        let trash = self.dir.join(unique_name(TRASH_PREFIX));
+        match fs::rename(&path, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).at("move aside", &path),
+        }
+        sync_dir(&self.dir)?;
+        // If this fails the snapshot is already gone under its name; the
+        // leftover is removed by a later `clean_staging`.
+        fs::remove_dir_all(&trash).at("remove", &trash)?;
+        let lock = self.lock_path(diff_id);
+        if let Err(e) = fs::remove_file(&lock)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(e).at("remove", &lock);
+        }
+        Ok(true)
+    }
+
+    /// Removes what crashed or interrupted work left behind — unpack and
+    /// staging directories, trash, lock files — last modified more than
+    /// `older_than` ago. Directories that a live process still holds are
+    /// kept. Returns how many entries were removed.
+    pub fn clean_staging(&self, older_than: Duration) -> Result<usize, SnapshotError> {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.dir).at("list", &self.dir)? {
+            let entry = entry.at("list", &self.dir)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let is_work = name.starts_with(UNPACK_PREFIX) || name.starts_with(STAGE_PREFIX);
+            let is_trash = name.starts_with(TRASH_PREFIX);
+            let is_lock = name.starts_with(LOCK_PREFIX);
+            if !(is_work || is_trash || is_lock) {
+                continue;
+            }
+            let modified = match entry.metadata() {
+                Ok(m) => m.modified().at("look at", &path)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).at("look at", &path),
+            };
+            if now.duration_since(modified).unwrap_or(Duration::ZERO) < older_than {
+                continue;
+            }
+            // Trash has no owner; work dirs and lock files are only removed
+            // when nobody holds their lock.
+            let _held = if is_trash {
+                None
+            } else {
+                match try_lock(&path, is_work)? {
+                    Some(f) => Some(f),
+                    None => continue,
+                }
+            };
+            let r = if is_lock {
+                fs::remove_file(&path)
+            } else {
+                fs::remove_dir_all(&path)
+            };
+            match r {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).at("remove", &path),
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+
+    fn lock_path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(format!("{LOCK_PREFIX}{}", diff_id.hex()))
+    }
+
+    /// Takes the per-layer lock, waiting for a holder to finish.
+    fn layer_lock(&self, diff_id: &Digest) -> Result<File, SnapshotError> {
+        let path = self.lock_path(diff_id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at("create lock file", &path)?;
+        loop {
+            match rustix::fs::flock(&file, FlockOperation::LockExclusive) {
+                Ok(()) => return Ok(file),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e).at("lock", &path),
+            }
+        }
+    }
+
+    /// Moves a finished work directory to the snapshot name of `diff_id`.
+    fn commit(&self, work: &mut WorkDir, diff_id: &Digest) -> Result<PathBuf, SnapshotError> {
+        let dest = self.path(diff_id);
+        // Content must be on disk before its name is: a crash must not leave
+        // a complete-looking snapshot with missing data. One syncfs is far
+        // cheaper than fsyncing every file.
+        let dir = File::open(&work.path).at("open", &work.path)?;
+        rustix::fs::syncfs(&dir).at("sync the filesystem of", &work.path)?;
+        drop(dir);
+        match rename_noreplace(&work.path, &dest) {
+            Ok(()) => {
+                work.keep = true;
+                sync_dir(&self.dir)?;
+                Ok(dest)
+            }
+            // Someone else committed the same layer first: same content, so
+            // theirs is used and ours is removed when `work` drops.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                if dest.is_dir() {
+                    Ok(dest)
+                } else {
+                    Err(io::Error::other(
+                        "it exists but is not a directory: remove it and try again",
+                    ))
+                    .at("use snapshot", &dest)
+                }
+            }
+            Err(e) => Err(e).at("move snapshot into place at", &dest),
+        }
+    }
+}
+
+/// A fresh directory under `snapshots/` for building a layer's content.
+/// [`commit`](Staging::commit) it under the layer's diff ID; dropping it
+/// uncommitted removes it.
+#[derive(Debug)]
+pub struct Staging {
+    work: WorkDir,
+    snapshots: Snapshots,
+}
+
+impl Staging {
+    /// The directory to fill.
+    pub fn path(&self) -> &Path {
+        &self.work.path
+    }
+
+    /// Makes the content the snapshot of the layer with `diff_id` and
+    /// returns its path. If that snapshot already exists (the same layer was
+    /// built or pulled meanwhile) it is kept and this content discarded.
+    pub fn commit(mut self, diff_id: &Digest) -> Result<PathBuf, SnapshotError> {
+        let snapshots = self.snapshots.clone();
+        snapshots.commit(&mut self.work, diff_id)
+    }
+}
+
+/// A work directory under `snapshots/`: removed on drop unless `keep`, and
+/// `flock`ed while alive so `clean_staging` leaves it alone.
+#[derive(Debug)]
+struct WorkDir {
+    path: PathBuf,
+    /// Held for the lock; the lock moves with the directory on rename.
+    _lock: File,
+    keep: bool,
+}
+
+impl WorkDir {
+    fn create(parent: &Path, prefix: &str) -> Result<WorkDir, SnapshotError> {
+        let mut attempt = 0;
+        let path = loop {
+            let path = parent.join(unique_name(prefix));
+            match DirBuilder::new().mode(0o755).create(&path) {
+                Ok(()) => break path,
+                // A dead process with our pid may have left this name behind.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+                Err(e) => return Err(e).at("create directory", &path),
+            }
+        };
+        // From here on, dropping the guard removes the directory.
+        let lock = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_dir(&path);
+                return Err(e).at("open", &path);
+            }
+        };
+        let work = WorkDir {
+            path,
+            _lock: lock,
+            keep: false,
+        };
+        // Fresh and unique: nobody else can hold it, so this does not block.
+        rustix::fs::flock(&work._lock, FlockOperation::NonBlockingLockExclusive)
+            .at("lock", &work.path)?;
+        // Exactly 0755 whatever the umask: this becomes the layer's root.
+        fs::set_permissions(
+            &work.path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .at("set the mode of", &work.path)?;
+        Ok(work)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Nothing useful can be done about a failure here;
+            // `clean_staging` removes leftovers later.
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Passes bytes through while hashing them (the layer's diff ID).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}-{seq}-{nanos:09}", std::process::id())
+}
+
+/// `rename` that fails with `EEXIST` instead of replacing `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        RenameFlags::NOREPLACE,
+    ) {
+        // A filesystem without RENAME_NOREPLACE: a directory rename still
+        // cannot replace a non-empty directory, and replacing an empty one
+        // (an empty layer) with an identical one is harmless.
+        Err(Errno::INVAL) => fs::rename(from, to),
+        r => r.map_err(Into::into),
+    }
+}
+
+/// Takes a non-blocking exclusive lock on a work directory or lock file;
+/// `None` if someone holds it (or it vanished meanwhile).
+fn try_lock(path: &Path, is_dir: bool) -> Result<Option<File>, SnapshotError> {
+    let file = if is_dir {
+        File::open(path)
+    } else {
+        OpenOptions::new().read(true).write(true).open(path)
+    };
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).at("open", path),
+    };
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e).at("lock", path),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .at("fsync directory", dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The losing side of a commit race keeps the winner's snapshot and
+    /// removes its own copy (hard to provoke through `ensure`, which
+    /// serialises on the layer lock).
+    #[test]
+    fn losing_a_commit_race_keeps_the_winner() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let snaps = Snapshots::open(&store).unwrap();
+        let id = Digest::of(b"x");
+        let winner = snaps.stage().unwrap();
+        fs::write(winner.path().join("who"), "winner").unwrap();
+        let loser = snaps.stage().unwrap();
+        fs::write(loser.path().join("who"), "loser").unwrap();
+        let loser_path = loser.path().to_path_buf();
+        let p1 = winner.commit(&id).unwrap();
+        let p2 = loser.commit(&id).unwrap();
+        assert_eq!(p1, p2);
+        assert_eq!(fs::read_to_string(p1.join("who")).unwrap(), "winner");
+        assert!(!loser_path.exists());
+    }
+}
