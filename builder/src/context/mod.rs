@@ -16,7 +16,7 @@
 //! them from `COPY`.
 
 mod error;
-mod glob;
+pub(crate) mod glob;
 pub mod ignore;
 pub mod path;
 pub mod walk;

@@ -22,7 +22,7 @@ pub mod parser;
 mod quote;
 pub mod shell;
 pub mod stages;
-mod suggest;
+pub mod suggest;
 
 pub use ast::{Dockerfile, Node, Warning};
 pub use check::{Report, check, check_source};

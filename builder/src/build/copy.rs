@@ -1,0 +1,1301 @@
+//! COPY, ADD and WORKDIR: the steps that produce layers without running
+//! anything.
+//!
+//! A step first *plans*: it resolves its sources (context paths, wildcards,
+//! an earlier stage's or image's files, heredocs, URLs) and computes its
+//! cache key from what it will copy (content digests via the stat cache,
+//! never mtimes). On a cache miss it *materialises* the layer: the copied
+//! entries, plus their ancestor directories as they are in the parent image
+//! (what an overlay diff would contain), into a staging directory that the
+//! layer writer turns into a blob and that then becomes the layer's
+//! snapshot.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use berth_runtime::layer::decompress;
+use berth_runtime::layer::unpack::{UnpackOptions, Whiteouts, unpack};
+use berth_runtime::layer::writer::{LayerOptions, write_layer};
+use berth_runtime::rootfs::LayeredFs;
+
+use super::BuildError;
+use super::ownership::{self, Owner};
+use super::stage::StageBuilder;
+use crate::cache::{CacheKey, CacheRecord, KeyBuilder, LayerRef};
+use crate::context::glob::{Dialect, Glob};
+use crate::context::{ContextError, IgnoreRules, resolve_source_with_rules};
+use crate::dockerfile::heredoc::chomp;
+use crate::dockerfile::instructions::Source;
+use crate::dockerfile::modes::Chmod;
+use crate::dockerfile::{Instruction, InstructionKind};
+use crate::progress::{BuildEvent, StepId};
+
+/// What a COPY or ADD asks for, with every variable expanded.
+struct CopySpec {
+    keyword: &'static str,
+    sources: Vec<SourceSpec>,
+    /// Absolute, cleaned destination.
+    dest: String,
+    /// The destination names a directory (`/app/`, `.`).
+    dest_is_dir: bool,
+    from: Option<String>,
+    chown: Option<String>,
+    chmod: Option<Chmod>,
+    link: bool,
+    parents: bool,
+    exclude: Vec<String>,
+    checksum: Option<String>,
+    /// ADD: unpack local archives (None: BuildKit's default, yes).
+    unpack: Option<bool>,
+}
+
+enum SourceSpec {
+    Path(String),
+    Url(String),
+    Inline { name: String, content: Vec<u8> },
+}
+
+/// Where the copied files come from.
+enum Origin {
+    Context,
+    /// An earlier stage or a local image: its layers.
+    Rootfs {
+        layers: Vec<LayerRef>,
+        label: String,
+    },
+}
+
+/// One entry to write into the layer.
+struct Entry {
+    /// Path in the image, without the leading `/`.
+    dest: String,
+    kind: Kind,
+    mode: u32,
+    owner: Owner,
+    mtime: i64,
+    xattrs_from: Option<PathBuf>,
+}
+
+enum Kind {
+    Dir,
+    File {
+        from: PathBuf,
+    },
+    Bytes(Vec<u8>),
+    Symlink(PathBuf),
+    /// An archive unpacked into the directory `dest`.
+    Archive {
+        from: PathBuf,
+    },
+}
+
+/// A planned source before its destination is known: a top-level path and
+/// everything below it.
+struct Planned {
+    /// Name used when copying into a directory (`--parents`: the whole
+    /// relative path).
+    name: String,
+    is_dir: bool,
+    /// Entries relative to the source's top (empty string for the top).
+    entries: Vec<(String, Entry)>,
+}
+
+pub(crate) fn run_copy(sb: &mut StageBuilder<'_, '_>, ins: &Instruction) -> Result<(), BuildError> {
+    let started = Instant::now();
+    let label = sb.step_label(&ins.original);
+    let step = sb.session.step(label);
+    let result = copy_step(sb, ins, step, started);
+    if let Err(e) = &result {
+        sb.progress(BuildEvent::Failed {
+            step,
+            message: e.render("Dockerfile"),
+        });
+    }
+    result
+}
+
+fn copy_step(
+    sb: &mut StageBuilder<'_, '_>,
+    ins: &Instruction,
+    step: StepId,
+    started: Instant,
+) -> Result<(), BuildError> {
+    let spec = expand_spec(sb, ins)?;
+    let fail = |msg: String| {
+        BuildError::at(
+            ins.start_line,
+            ins.end_line,
+            format!("{} failed: {msg}", spec.keyword),
+        )
+    };
+
+    let origin = match &spec.from {
+        None => Origin::Context,
+        Some(from) => resolve_from(sb, from).map_err(fail)?,
+    };
+
+    // Names in --chown are looked up in the image being built.
+    let owner = match &spec.chown {
+        None => None,
+        Some(c) => Some(resolve_owner(sb, c).map_err(fail)?),
+    };
+
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut key = KeyBuilder::new(spec.keyword);
+    if !spec.link {
+        key.key(&sb.state.chain_key());
+    }
+    key.str(&spec.dest)
+        .u64(u64::from(spec.dest_is_dir))
+        .u64(u64::from(spec.parents))
+        .opt_str(owner.map(|o| format!("{}:{}", o.uid, o.gid)).as_deref())
+        .opt_str(spec.chmod.as_ref().map(|c| format!("{c:?}")).as_deref())
+        .opt_str(spec.unpack.map(|u| u.to_string()).as_deref());
+    for e in &spec.exclude {
+        key.str(e);
+    }
+    let excludes = if spec.exclude.is_empty() {
+        None
+    } else {
+        Some(
+            IgnoreRules::parse_named(&spec.exclude.join("\n"), "--exclude")
+                .map_err(|e| fail(e.to_string()))?,
+        )
+    };
+
+    let mut bytes = 0u64;
+    let mut wildcard_sources = false;
+    match &origin {
+        Origin::Context => {
+            for src in &spec.sources {
+                match src {
+                    SourceSpec::Path(p) => {
+                        wildcard_sources |= has_wildcards(p);
+                        let found = plan_context(sb, &spec, p, excludes.as_ref(), &mut key)
+                            .map_err(|e| fail(context_message(e)))?;
+                        planned.extend(found);
+                    }
+                    SourceSpec::Inline { name, content } => {
+                        key.str("inline").str(name).bytes(content);
+                        planned.push(Planned {
+                            name: name.clone(),
+                            is_dir: false,
+                            entries: vec![(
+                                String::new(),
+                                Entry {
+                                    dest: String::new(),
+                                    kind: Kind::Bytes(content.clone()),
+                                    mode: 0o644,
+                                    owner: Owner { uid: 0, gid: 0 },
+                                    mtime: sb.session.now,
+                                    xattrs_from: None,
+                                },
+                            )],
+                        });
+                    }
+                    SourceSpec::Url(url) => {
+                        let p = plan_url(sb, &spec, url, &mut key).map_err(fail)?;
+                        planned.push(p);
+                    }
+                }
+            }
+        }
+        Origin::Rootfs { layers, label } => {
+            let mut k = KeyBuilder::new("chain");
+            for l in layers {
+                k.digest(&l.diff_id);
+            }
+            key.str(label).key(&k.finish());
+            for src in &spec.sources {
+                if let SourceSpec::Path(p) = src {
+                    key.str(p);
+                }
+            }
+        }
+    }
+    if let Some(o) = owner {
+        for p in &mut planned {
+            for (_, e) in &mut p.entries {
+                e.owner = o;
+            }
+        }
+    }
+    let key = key.finish();
+
+    if !sb.skip_cache()
+        && let Some(record) = sb.session.cache.get(sb.session.store, &key)
+    {
+        sb.progress(BuildEvent::Cached { step });
+        sb.commit_layer(ins, Some(record.layer), record.created);
+        sb.session.done(step, started.elapsed(), 0);
+        return Ok(());
+    }
+
+    if let Origin::Rootfs { layers, .. } = &origin {
+        let fs = sb.session.rootfs(layers)?;
+        for src in &spec.sources {
+            if let SourceSpec::Path(p) = src {
+                wildcard_sources |= has_wildcards(p);
+                planned.extend(
+                    plan_rootfs(&fs, p, spec.parents, excludes.as_ref(), owner).map_err(fail)?,
+                );
+            }
+        }
+    }
+    if planned.is_empty() {
+        return Err(fail("no source files were specified".to_owned()));
+    }
+    let several = planned.len() > 1 || wildcard_sources;
+    if several && !spec.dest_is_dir {
+        return Err(fail(format!(
+            "when copying more than one source file, the destination must be a directory and end with a / (write \"{}/\")",
+            spec.dest
+        )));
+    }
+
+    let parent = if spec.link {
+        LayeredFs::new(Vec::new())
+    } else {
+        sb.session.rootfs(&sb.state.layers)?
+    };
+    let staging = sb
+        .session
+        .snapshots
+        .stage()
+        .map_err(|e| fail(e.to_string()))?;
+    let root = staging.path().to_path_buf();
+    let dest = resolve_in(&parent, &spec.dest);
+    let new_dir_owner = owner.unwrap_or(Owner { uid: 0, gid: 0 });
+    // BuildKit creates missing parent directories with the --chmod mode too.
+    let new_dir_mode = spec.chmod.as_ref().map_or(0o755, |c| c.apply(0o755, true));
+    let mut writer = Materializer {
+        root: &root,
+        parent: &parent,
+        now: sb.session.now,
+        new_dir_mode,
+        new_dir_owner,
+        made: BTreeSet::new(),
+        dir_meta: Vec::new(),
+    };
+    for p in planned {
+        let target = if p.is_dir && !spec.parents {
+            dest.clone()
+        } else if spec.dest_is_dir || several || is_dir_in(&parent, &dest) {
+            join(&dest, &p.name)
+        } else {
+            dest.clone()
+        };
+        writer.ancestors(&target).map_err(|e| fail(e.to_string()))?;
+        for (rel, mut entry) in p.entries {
+            entry.dest = if rel.is_empty() {
+                target.clone()
+            } else {
+                join(&target, &rel)
+            };
+            if let Some(chmod) = &spec.chmod
+                && !matches!(entry.kind, Kind::Symlink(_) | Kind::Archive { .. })
+            {
+                entry.mode = chmod.apply(entry.mode, matches!(entry.kind, Kind::Dir));
+            }
+            bytes += writer
+                .write(&entry)
+                .map_err(|e| fail(format!("cannot copy to {}: {e}", display_path(&entry.dest))))?;
+            sb.progress(BuildEvent::Bytes { step, bytes });
+        }
+    }
+    writer.finish().map_err(|e| fail(e.to_string()))?;
+
+    let layer = write_layer(
+        sb.session.store,
+        &root,
+        &LayerOptions {
+            compression: sb.session.options.compression,
+            source_date_epoch: sb.session.options.source_date_epoch,
+            overlay_whiteouts: false,
+        },
+        &|_| {},
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    staging
+        .commit(&layer.diff_id)
+        .map_err(|e| fail(e.to_string()))?;
+    let layer_ref = LayerRef {
+        descriptor: layer.descriptor,
+        diff_id: layer.diff_id,
+    };
+    let created = sb.created_now();
+    record(sb, &key, &layer_ref, &created);
+    sb.commit_layer(ins, Some(layer_ref), created);
+    sb.session.done(step, started.elapsed(), bytes);
+    Ok(())
+}
+
+/// Saves a cache record; a failure only costs a rebuild next time.
+fn record(sb: &StageBuilder<'_, '_>, key: &CacheKey, layer: &LayerRef, created: &str) {
+    let rec = CacheRecord {
+        layer: layer.clone(),
+        created: created.to_owned(),
+    };
+    if let Err(e) = sb.session.cache.put(key, &rec) {
+        sb.progress(BuildEvent::Message {
+            text: format!("warning: cannot save a build cache record: {e}"),
+        });
+    }
+}
+
+/// WORKDIR: sets the working directory and creates it (owned by USER) when
+/// the image does not have it yet.
+pub(crate) fn run_workdir(
+    sb: &mut StageBuilder<'_, '_>,
+    ins: &Instruction,
+    path: &str,
+) -> Result<(), BuildError> {
+    let fail = |msg: String| {
+        BuildError::at(
+            ins.start_line,
+            ins.end_line,
+            format!("WORKDIR failed: {msg}"),
+        )
+    };
+    let dir = if path.starts_with('/') {
+        clean(path)
+    } else {
+        clean(&format!("{}/{path}", sb.workdir()))
+    };
+    sb.config_mut().working_dir = Some(dir.clone());
+
+    let started = Instant::now();
+    let label = sb.step_label(&ins.original);
+    let step = sb.session.step(label);
+    let user = sb
+        .state
+        .config
+        .config
+        .user
+        .clone()
+        .filter(|u| !u.is_empty());
+    let owner = match &user {
+        Some(u) => resolve_owner(sb, u).map_err(fail)?,
+        None => Owner { uid: 0, gid: 0 },
+    };
+    let mut key = KeyBuilder::new("WORKDIR");
+    key.key(&sb.state.chain_key())
+        .str(&dir)
+        .u64(u64::from(owner.uid))
+        .u64(u64::from(owner.gid));
+    let key = key.finish();
+    if !sb.skip_cache()
+        && let Some(rec) = sb.session.cache.get(sb.session.store, &key)
+    {
+        sb.progress(BuildEvent::Cached { step });
+        sb.commit_layer(ins, Some(rec.layer), rec.created);
+        sb.session.done(step, started.elapsed(), 0);
+        return Ok(());
+    }
+    let parent = sb.session.rootfs(&sb.state.layers)?;
+    let real = resolve_in(&parent, &dir);
+    if is_dir_in(&parent, &real) {
+        // Nothing to create: BuildKit's diff would be empty too.
+        sb.commit_layer(ins, None, String::new());
+        sb.session.done(step, started.elapsed(), 0);
+        return Ok(());
+    }
+    let staging = sb
+        .session
+        .snapshots
+        .stage()
+        .map_err(|e| fail(e.to_string()))?;
+    let root = staging.path().to_path_buf();
+    let mut m = Materializer {
+        root: &root,
+        parent: &parent,
+        now: sb.session.now,
+        new_dir_mode: 0o755,
+        new_dir_owner: owner,
+        made: BTreeSet::new(),
+        dir_meta: Vec::new(),
+    };
+    m.ancestors(&join(&real, "x"))
+        .map_err(|e| fail(e.to_string()))?;
+    m.finish().map_err(|e| fail(e.to_string()))?;
+    let layer = write_layer(
+        sb.session.store,
+        &root,
+        &LayerOptions {
+            compression: sb.session.options.compression,
+            source_date_epoch: sb.session.options.source_date_epoch,
+            overlay_whiteouts: false,
+        },
+        &|_| {},
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    staging
+        .commit(&layer.diff_id)
+        .map_err(|e| fail(e.to_string()))?;
+    let layer_ref = LayerRef {
+        descriptor: layer.descriptor,
+        diff_id: layer.diff_id,
+    };
+    let created = sb.created_now();
+    record(sb, &key, &layer_ref, &created);
+    sb.commit_layer(ins, Some(layer_ref), created);
+    sb.session.done(step, started.elapsed(), 0);
+    Ok(())
+}
+
+fn expand_spec(sb: &StageBuilder<'_, '_>, ins: &Instruction) -> Result<CopySpec, BuildError> {
+    let (keyword, sources, dest, from, chown, chmod, link, parents, exclude, checksum, unpack) =
+        match &ins.kind {
+            InstructionKind::Copy(c) => (
+                "COPY",
+                &c.sources,
+                &c.dest,
+                c.from.as_ref(),
+                c.chown.as_ref(),
+                c.chmod.clone(),
+                c.link,
+                c.parents,
+                &c.exclude,
+                None,
+                None,
+            ),
+            InstructionKind::Add(a) => {
+                if a.keep_git_dir {
+                    return Err(BuildError::at(
+                        ins.start_line,
+                        ins.end_line,
+                        "ADD failed: git sources are not supported by berth yet (clone the repository into the build context and COPY it)",
+                    ));
+                }
+                (
+                    "ADD",
+                    &a.sources,
+                    &a.dest,
+                    None,
+                    a.chown.as_ref(),
+                    a.chmod.clone(),
+                    a.link,
+                    false,
+                    &a.exclude,
+                    a.checksum.as_ref(),
+                    Some(a.unpack),
+                )
+            }
+            _ => unreachable_kind(ins)?,
+        };
+    let mut out = Vec::new();
+    for s in sources {
+        match s {
+            Source::Path(p) => {
+                let p = sb.expand(ins, p)?;
+                if keyword == "ADD" && (p.starts_with("http://") || p.starts_with("https://")) {
+                    out.push(SourceSpec::Url(p));
+                } else if p.starts_with("git@") || p.ends_with(".git") && p.contains("://") {
+                    return Err(BuildError::at(
+                        ins.start_line,
+                        ins.end_line,
+                        format!(
+                            "{keyword} failed: git source \"{p}\" is not supported by berth yet (clone it into the build context and COPY it)"
+                        ),
+                    ));
+                } else {
+                    out.push(SourceSpec::Path(p));
+                }
+            }
+            Source::Heredoc(h) => {
+                let body = if h.chomp {
+                    chomp(&h.content)
+                } else {
+                    h.content.clone()
+                };
+                let body = if h.expand {
+                    let lexer = sb.session.lexer.clone().raw_quotes(true).raw_escapes(true);
+                    lexer
+                        .process_word(&body, &sb.env())
+                        .map_err(|e| BuildError::at(ins.start_line, ins.end_line, e.to_string()))?
+                } else {
+                    body
+                };
+                out.push(SourceSpec::Inline {
+                    name: h.name.clone(),
+                    content: body.into_bytes(),
+                });
+            }
+        }
+    }
+    let raw_dest = sb.expand(ins, dest)?;
+    let dest_is_dir = raw_dest.ends_with('/')
+        || raw_dest == "."
+        || raw_dest.ends_with("/.")
+        || raw_dest.is_empty();
+    let dest = if raw_dest.starts_with('/') {
+        clean(&raw_dest)
+    } else {
+        clean(&format!("{}/{raw_dest}", sb.workdir()))
+    };
+    let unpack = unpack.flatten();
+    let checksum = match checksum {
+        Some(c) => Some(sb.expand(ins, c)?),
+        None => None,
+    };
+    if checksum.is_some() && !out.iter().all(|s| matches!(s, SourceSpec::Url(_))) {
+        return Err(BuildError::at(
+            ins.start_line,
+            ins.end_line,
+            "ADD failed: --checksum applies only to http(s) sources (remove it, or ADD a URL)",
+        ));
+    }
+    Ok(CopySpec {
+        keyword,
+        sources: out,
+        dest,
+        dest_is_dir,
+        from: from.map(|f| sb.expand(ins, f)).transpose()?,
+        chown: chown.map(|c| sb.expand(ins, c)).transpose()?,
+        chmod,
+        link,
+        parents,
+        exclude: exclude
+            .iter()
+            .map(|e| sb.expand(ins, e))
+            .collect::<Result<_, _>>()?,
+        checksum,
+        unpack: if keyword == "ADD" {
+            Some(unpack.unwrap_or(true))
+        } else {
+            None
+        },
+    })
+}
+
+fn unreachable_kind<T>(ins: &Instruction) -> Result<T, BuildError> {
+    Err(BuildError::at(
+        ins.start_line,
+        ins.end_line,
+        "internal error: not a COPY or ADD instruction",
+    ))
+}
+
+/// `--from=`: an earlier stage (by name or index) or a local image.
+fn resolve_from(sb: &StageBuilder<'_, '_>, from: &str) -> Result<Origin, String> {
+    let session = sb.session;
+    if let Some(stage) = session.stages.find(from) {
+        if stage.index >= sb.index {
+            return Err(format!(
+                "--from={from} refers to stage {} which is not built before this one",
+                stage.index
+            ));
+        }
+        let state = session.wait_for(stage.index).map_err(|e| e.to_string())?;
+        return Ok(Origin::Rootfs {
+            layers: state.layers.clone(),
+            label: format!("stage:{}", stage.index),
+        });
+    }
+    if from.parse::<usize>().is_ok() {
+        return Err(format!(
+            "--from={from}: there is no stage {from} (stages are numbered from 0)"
+        ));
+    }
+    let (_, layers) = super::stage::load_local_image(session, from, &session.platform)
+        .map_err(|e| format!("--from={from}: not a stage of this Dockerfile, and {e}"))?;
+    Ok(Origin::Rootfs {
+        layers,
+        label: format!("image:{from}"),
+    })
+}
+
+fn resolve_owner(sb: &StageBuilder<'_, '_>, spec: &str) -> Result<Owner, String> {
+    let numeric = spec.split(':').all(|p| p.parse::<u32>().is_ok());
+    if numeric {
+        return ownership::resolve(spec, None, None).map_err(|e| e.0);
+    }
+    let fs = sb
+        .session
+        .rootfs(&sb.state.layers)
+        .map_err(|e| e.to_string())?;
+    let read = |p: &str| {
+        fs.read_file(p, 4 << 20)
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let passwd = read("/etc/passwd");
+    let group = read("/etc/group");
+    ownership::resolve(spec, passwd.as_deref(), group.as_deref()).map_err(|e| e.0)
+}
+
+fn context_message(e: ContextError) -> String {
+    match e {
+        ContextError::SourceNotFound { src, missing } => format!(
+            "\"/{}\" not found: COPY source \"{src}\" is not in the build context (paths are relative to the context root; check .dockerignore too)",
+            missing.trim_start_matches('/')
+        ),
+        ContextError::NoMatch { src } => format!(
+            "no source files were specified: \"{src}\" matched nothing in the build context (check the pattern and .dockerignore)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Plans one context source: resolves it (wildcards, symlinks within the
+/// context, .dockerignore) and lists everything below it, hashing file
+/// contents into the key.
+fn plan_context(
+    sb: &StageBuilder<'_, '_>,
+    spec: &CopySpec,
+    source: &str,
+    excludes: Option<&IgnoreRules>,
+    key: &mut KeyBuilder,
+) -> Result<Vec<Planned>, ContextError> {
+    let session = sb.session;
+    let ctx = &session.options.context_dir;
+    let found = resolve_source_with_rules(ctx, source, &session.rules)?;
+    let mut out = Vec::new();
+    for sp in found {
+        let meta = fs::metadata(&sp.host_path).map_err(|e| ContextError::SourceIo {
+            src: source.to_owned(),
+            rel_path: sp.rel_path.clone(),
+            source: e,
+        })?;
+        let name = if spec.parents {
+            parents_name(source, &sp.rel_path)
+        } else {
+            base_name(&sp.rel_path)
+        };
+        key.str("src").str(&name);
+        let mut entries = Vec::new();
+        if meta.is_dir() {
+            entries.push((String::new(), dir_entry(&meta, Some(sp.host_path.clone()))));
+            key.str("").u64(u64::from(meta.mode() & 0o7777));
+            walk_context(
+                sb,
+                &sp.host_path,
+                &sp.resolved_rel,
+                "",
+                excludes,
+                key,
+                &mut entries,
+            )?;
+        } else {
+            if excludes.is_some_and(|x| x.is_excluded(&base_name(&sp.rel_path), false)) {
+                continue;
+            }
+            let digest = session
+                .stat
+                .digest(&sp.resolved_rel, &sp.host_path, &meta)
+                .map_err(|e| ContextError::SourceIo {
+                    src: source.to_owned(),
+                    rel_path: sp.rel_path.clone(),
+                    source: e,
+                })?;
+            let archive = spec.unpack == Some(true)
+                && decompress::is_tar_archive(&sp.host_path).unwrap_or(false);
+            key.str("")
+                .u64(u64::from(meta.mode() & 0o7777))
+                .digest(&digest)
+                .u64(u64::from(archive));
+            let kind = if archive {
+                Kind::Archive {
+                    from: sp.host_path.clone(),
+                }
+            } else {
+                Kind::File {
+                    from: sp.host_path.clone(),
+                }
+            };
+            entries.push((
+                String::new(),
+                Entry {
+                    dest: String::new(),
+                    kind,
+                    mode: meta.mode() & 0o7777,
+                    owner: Owner { uid: 0, gid: 0 },
+                    mtime: meta.mtime(),
+                    xattrs_from: Some(sp.host_path.clone()),
+                },
+            ));
+            out.push(Planned {
+                name,
+                // An archive unpacks into the destination like a directory.
+                is_dir: archive,
+                entries,
+            });
+            continue;
+        }
+        out.push(Planned {
+            name,
+            is_dir: true,
+            entries,
+        });
+    }
+    Ok(out)
+}
+
+fn dir_entry(meta: &Metadata, xattrs_from: Option<PathBuf>) -> Entry {
+    Entry {
+        dest: String::new(),
+        kind: Kind::Dir,
+        mode: meta.mode() & 0o7777,
+        owner: Owner { uid: 0, gid: 0 },
+        mtime: meta.mtime(),
+        xattrs_from,
+    }
+}
+
+/// Lists a context directory below a source, honouring .dockerignore (by
+/// context path) and --exclude (by path below the source).
+#[allow(clippy::too_many_arguments)]
+fn walk_context(
+    sb: &StageBuilder<'_, '_>,
+    host: &Path,
+    ctx_rel: &str,
+    rel: &str,
+    excludes: Option<&IgnoreRules>,
+    key: &mut KeyBuilder,
+    out: &mut Vec<(String, Entry)>,
+) -> Result<(), ContextError> {
+    let session = sb.session;
+    let io_err = |rel_path: &str| {
+        let rel_path = rel_path.to_owned();
+        move |source| ContextError::Unreadable {
+            what: "file",
+            rel_path,
+            source,
+        }
+    };
+    let mut names: Vec<_> = fs::read_dir(host)
+        .map_err(io_err(ctx_rel))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err(ctx_rel))?;
+    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    for name in names {
+        let Some(name) = name.to_str() else {
+            return Err(ContextError::NonUtf8Name {
+                path: host.join(&name),
+            });
+        };
+        let child_ctx = if ctx_rel == "." || ctx_rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{ctx_rel}/{name}")
+        };
+        let child_rel = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = host.join(name);
+        let meta = fs::symlink_metadata(&path).map_err(io_err(&child_ctx))?;
+        let is_dir = meta.is_dir();
+        let ignored = session.rules.is_excluded(&child_ctx, is_dir)
+            || excludes.is_some_and(|x| x.is_excluded(&child_rel, is_dir));
+        if ignored {
+            let below = is_dir
+                && (session.rules.is_excluded(&child_ctx, true)
+                    && session.rules.may_include_below(&child_ctx)
+                    || excludes.is_some_and(|x| x.may_include_below(&child_rel)));
+            if !below {
+                continue;
+            }
+        }
+        key.str(&child_rel).u64(u64::from(meta.mode() & 0o7777));
+        let mut entry = Entry {
+            dest: String::new(),
+            kind: Kind::Dir,
+            mode: meta.mode() & 0o7777,
+            owner: Owner { uid: 0, gid: 0 },
+            mtime: meta.mtime(),
+            xattrs_from: Some(path.clone()),
+        };
+        let ft = meta.file_type();
+        if is_dir {
+            out.push((child_rel.clone(), entry));
+            walk_context(sb, &path, &child_ctx, &child_rel, excludes, key, out)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(io_err(&child_ctx))?;
+            key.str("symlink")
+                .bytes(target.as_os_str().as_encoded_bytes());
+            entry.kind = Kind::Symlink(target);
+            entry.mode = 0o777;
+            entry.xattrs_from = None;
+            out.push((child_rel, entry));
+        } else if ft.is_file() {
+            let digest = session
+                .stat
+                .digest(&child_ctx, &path, &meta)
+                .map_err(io_err(&child_ctx))?;
+            key.digest(&digest);
+            entry.kind = Kind::File { from: path };
+            out.push((child_rel, entry));
+        }
+        // FIFOs, sockets and devices in a context are not copied, as in BuildKit.
+    }
+    Ok(())
+}
+
+/// Plans a source read from another stage's or image's filesystem.
+fn plan_rootfs(
+    fs: &LayeredFs,
+    source: &str,
+    parents: bool,
+    excludes: Option<&IgnoreRules>,
+    owner: Option<Owner>,
+) -> Result<Vec<Planned>, String> {
+    let abs = clean(&format!("/{source}"));
+    let matches: Vec<String> = if has_wildcards(&abs) {
+        glob_rootfs(fs, &abs)?
+    } else {
+        vec![abs.clone()]
+    };
+    if matches.is_empty() {
+        return Err(format!(
+            "no source files were specified: \"{source}\" matched nothing"
+        ));
+    }
+    let mut out = Vec::new();
+    for path in matches {
+        let found = fs
+            .lookup(&path, true)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("\"{path}\" not found in the source image"))?;
+        let name = if parents {
+            parents_name(source, path.trim_start_matches('/'))
+        } else {
+            base_name(&path)
+        };
+        let mut entries = Vec::new();
+        let own = |m: &Metadata| {
+            owner.unwrap_or(Owner {
+                uid: m.uid(),
+                gid: m.gid(),
+            })
+        };
+        if found.metadata.is_dir() {
+            let mut e = dir_entry(&found.metadata, Some(found.host_path.clone()));
+            e.owner = own(&found.metadata);
+            entries.push((String::new(), e));
+            walk_rootfs(fs, &found.path, "", excludes, owner, &mut entries)?;
+        } else {
+            entries.push((
+                String::new(),
+                rootfs_entry(&found.host_path, &found.metadata, own(&found.metadata))?,
+            ));
+        }
+        out.push(Planned {
+            name,
+            is_dir: found.metadata.is_dir(),
+            entries,
+        });
+    }
+    Ok(out)
+}
+
+fn rootfs_entry(host: &Path, meta: &Metadata, owner: Owner) -> Result<Entry, String> {
+    let ft = meta.file_type();
+    let kind = if ft.is_symlink() {
+        Kind::Symlink(fs::read_link(host).map_err(|e| format!("{}: {e}", host.display()))?)
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else {
+        Kind::File {
+            from: host.to_path_buf(),
+        }
+    };
+    Ok(Entry {
+        dest: String::new(),
+        mode: if ft.is_symlink() {
+            0o777
+        } else {
+            meta.mode() & 0o7777
+        },
+        kind,
+        owner,
+        mtime: meta.mtime(),
+        xattrs_from: (!ft.is_symlink()).then(|| host.to_path_buf()),
+    })
+}
+
+fn walk_rootfs(
+    fs: &LayeredFs,
+    dir: &str,
+    rel: &str,
+    excludes: Option<&IgnoreRules>,
+    owner: Option<Owner>,
+    out: &mut Vec<(String, Entry)>,
+) -> Result<(), String> {
+    for (name, found) in fs.read_dir(dir).map_err(|e| e.to_string())? {
+        let child_rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let is_dir = found.metadata.is_dir();
+        if excludes.is_some_and(|x| {
+            x.is_excluded(&child_rel, is_dir) && !(is_dir && x.may_include_below(&child_rel))
+        }) {
+            continue;
+        }
+        let ft = found.metadata.file_type();
+        if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+            continue;
+        }
+        let own = owner.unwrap_or(Owner {
+            uid: found.metadata.uid(),
+            gid: found.metadata.gid(),
+        });
+        out.push((
+            child_rel.clone(),
+            rootfs_entry(&found.host_path, &found.metadata, own)?,
+        ));
+        if is_dir {
+            walk_rootfs(fs, &join(dir, &name), &child_rel, excludes, owner, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Expands a wildcard path against a layered filesystem, one component at
+/// a time, like the context resolver does on the host.
+fn glob_rootfs(fs: &LayeredFs, abs: &str) -> Result<Vec<String>, String> {
+    let mut current = vec!["/".to_owned()];
+    for comp in abs.split('/').filter(|c| !c.is_empty()) {
+        let mut next = Vec::new();
+        if has_wildcards(comp) {
+            let glob = Glob::compile(comp, Dialect::FilepathMatch)
+                .map_err(|r| format!("invalid wildcard \"{comp}\": {r}"))?;
+            for dir in &current {
+                for (name, _) in fs.read_dir(dir).map_err(|e| e.to_string())? {
+                    if glob.matches(&name) {
+                        next.push(join(dir, &name));
+                    }
+                }
+            }
+        } else {
+            for dir in &current {
+                let p = join(dir, comp);
+                if fs.lookup(&p, false).map_err(|e| e.to_string())?.is_some() {
+                    next.push(p);
+                }
+            }
+        }
+        current = next;
+    }
+    Ok(current)
+}
+
+/// ADD URL: downloads into the build's staging area and plans a file.
+fn plan_url(
+    sb: &StageBuilder<'_, '_>,
+    spec: &CopySpec,
+    url: &str,
+    key: &mut KeyBuilder,
+) -> Result<Planned, String> {
+    let download = super::fetch::download(sb.session, url, spec.checksum.as_deref())?;
+    key.str("url").str(url).digest(&download.digest);
+    Ok(Planned {
+        name: download.file_name.clone(),
+        is_dir: false,
+        entries: vec![(
+            String::new(),
+            Entry {
+                dest: String::new(),
+                kind: Kind::File {
+                    from: download.path.clone(),
+                },
+                mode: 0o600,
+                owner: Owner { uid: 0, gid: 0 },
+                mtime: download.mtime.unwrap_or(sb.session.now),
+                xattrs_from: None,
+            },
+        )],
+    })
+}
+
+/// Writes planned entries into the staging directory.
+struct Materializer<'m> {
+    root: &'m Path,
+    parent: &'m LayeredFs,
+    now: i64,
+    new_dir_mode: u32,
+    new_dir_owner: Owner,
+    /// Directories already in the staging tree (image paths).
+    made: BTreeSet<String>,
+    /// Directory metadata to apply once their children are written.
+    dir_meta: Vec<(PathBuf, u32, Owner, i64)>,
+}
+
+impl Materializer<'_> {
+    fn host(&self, image_path: &str) -> PathBuf {
+        self.root.join(image_path.trim_start_matches('/'))
+    }
+
+    /// Creates the directories above `target`, with the parent image's
+    /// metadata where they exist there, new (0755) otherwise.
+    fn ancestors(&mut self, target: &str) -> io::Result<()> {
+        let mut path = String::new();
+        let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty()).collect();
+        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+            path.push('/');
+            path.push_str(comp);
+            if self.made.contains(&path) {
+                continue;
+            }
+            let host = self.host(&path);
+            match fs::create_dir(&host) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            let existing = self
+                .parent
+                .lookup(&path, false)
+                .ok()
+                .flatten()
+                .filter(|f| f.metadata.is_dir());
+            let (mode, owner, mtime) = match existing {
+                Some(f) => (
+                    f.metadata.mode() & 0o7777,
+                    Owner {
+                        uid: f.metadata.uid(),
+                        gid: f.metadata.gid(),
+                    },
+                    f.metadata.mtime(),
+                ),
+                None => (self.new_dir_mode, self.new_dir_owner, self.now),
+            };
+            self.dir_meta.push((host, mode, owner, mtime));
+            self.made.insert(path.clone());
+        }
+        Ok(())
+    }
+
+    /// Writes one entry; returns the bytes copied.
+    fn write(&mut self, e: &Entry) -> io::Result<u64> {
+        let host = self.host(&e.dest);
+        if e.dest.trim_matches('/').is_empty()
+            && !matches!(e.kind, Kind::Dir | Kind::Archive { .. })
+        {
+            return Err(io::Error::other(
+                "cannot replace the root directory with a file",
+            ));
+        }
+        // A later source replaces what an earlier one put at the same path.
+        if let Ok(m) = fs::symlink_metadata(&host)
+            && !(m.is_dir() && matches!(e.kind, Kind::Dir | Kind::Archive { .. }))
+        {
+            if m.is_dir() {
+                fs::remove_dir_all(&host)?;
+            } else {
+                fs::remove_file(&host)?;
+            }
+        }
+        let copied = match &e.kind {
+            Kind::Dir => {
+                if e.dest.trim_matches('/').is_empty() {
+                    // The layer root carries no entry of its own.
+                    return Ok(0);
+                }
+                if !host.is_dir() {
+                    fs::create_dir(&host)?;
+                }
+                self.made
+                    .insert(format!("/{}", e.dest.trim_start_matches('/')));
+                self.dir_meta.push((host.clone(), e.mode, e.owner, e.mtime));
+                copy_xattrs(e.xattrs_from.as_deref(), &host);
+                return Ok(0);
+            }
+            Kind::File { from } => fs::copy(from, &host)?,
+            Kind::Bytes(content) => {
+                fs::write(&host, content)?;
+                content.len() as u64
+            }
+            Kind::Symlink(target) => {
+                std::os::unix::fs::symlink(target, &host)?;
+                std::os::unix::fs::lchown(&host, Some(e.owner.uid), Some(e.owner.gid))?;
+                set_mtime(&host, e.mtime, true)?;
+                return Ok(0);
+            }
+            Kind::Archive { from } => {
+                fs::create_dir_all(&host)?;
+                let file = File::open(from)?;
+                let (_, reader) = decompress::decompress(file)?;
+                let stats = unpack(
+                    reader,
+                    &host,
+                    &UnpackOptions {
+                        whiteouts: Whiteouts::Keep,
+                        same_owner: true,
+                        allow_devices: false,
+                    },
+                )
+                .map_err(io::Error::other)?;
+                return Ok(stats.bytes);
+            }
+        };
+        std::os::unix::fs::lchown(&host, Some(e.owner.uid), Some(e.owner.gid))?;
+        fs::set_permissions(&host, fs::Permissions::from_mode(e.mode))?;
+        copy_xattrs(e.xattrs_from.as_deref(), &host);
+        set_mtime(&host, e.mtime, false)?;
+        Ok(copied)
+    }
+
+    /// Applies directory metadata, deepest first, so writing children does
+    /// not disturb their parents' mtimes afterwards.
+    fn finish(&mut self) -> io::Result<()> {
+        let mut dirs = std::mem::take(&mut self.dir_meta);
+        dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        dirs.dedup_by(|a, b| a.0 == b.0);
+        for (host, mode, owner, mtime) in dirs {
+            std::os::unix::fs::lchown(&host, Some(owner.uid), Some(owner.gid))?;
+            fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
+            set_mtime(&host, mtime, false)?;
+        }
+        Ok(())
+    }
+}
+
+fn set_mtime(path: &Path, mtime: i64, symlink: bool) -> io::Result<()> {
+    let t = filetime::FileTime::from_unix_time(mtime, 0);
+    if symlink {
+        filetime::set_symlink_file_times(path, t, t)
+    } else {
+        filetime::set_file_times(path, t, t)
+    }
+}
+
+/// Copies user-visible extended attributes; attributes the kernel keeps
+/// for itself (SELinux labels, overlay markers) are left alone.
+fn copy_xattrs(from: Option<&Path>, to: &Path) {
+    let Some(from) = from else { return };
+    let Ok(names) = xattr::list(from) else { return };
+    for name in names {
+        let text = name.to_string_lossy();
+        if text.starts_with("security.selinux") || text.contains("overlay.") {
+            continue;
+        }
+        if let Ok(Some(value)) = xattr::get(from, &name) {
+            // Best effort: a filesystem without xattr support loses them,
+            // as a plain `cp` would.
+            let _ = xattr::set(to, &name, &value);
+        }
+    }
+}
+
+/// Whether `path` is a directory in `fs` (following symlinks).
+fn is_dir_in(fs: &LayeredFs, path: &str) -> bool {
+    fs.lookup(path, true)
+        .ok()
+        .flatten()
+        .is_some_and(|f| f.metadata.is_dir())
+}
+
+/// Resolves the existing part of `path` in `fs`, following symlinks there,
+/// and appends the rest: where a copy to `path` really lands.
+fn resolve_in(fs: &LayeredFs, path: &str) -> String {
+    let mut resolved = "/".to_owned();
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, comp) in comps.iter().enumerate() {
+        let candidate = join(&resolved, comp);
+        match fs.lookup(&candidate, true).ok().flatten() {
+            Some(found) => resolved = found.path,
+            None => {
+                let mut rest = candidate;
+                for c in &comps[i + 1..] {
+                    rest = join(&rest, c);
+                }
+                return rest;
+            }
+        }
+    }
+    resolved
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn display_path(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+fn base_name(rel: &str) -> String {
+    rel.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(rel)
+        .to_owned()
+}
+
+/// `--parents`: the path kept below the destination: all of it, or what
+/// follows a `/./` pivot in the source.
+fn parents_name(source: &str, rel: &str) -> String {
+    match source.find("/./") {
+        Some(i) => {
+            let prefix = clean(&source[..i]);
+            let prefix = prefix.trim_start_matches('/');
+            rel.strip_prefix(prefix)
+                .map(|r| r.trim_start_matches('/').to_owned())
+                .unwrap_or_else(|| rel.to_owned())
+        }
+        None => rel.trim_start_matches("./").to_owned(),
+    }
+}
+
+fn has_wildcards(text: &str) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Lexically cleans an absolute path (`/a/./b/../c/` → `/a/c`).
+pub(crate) fn clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning_and_names() {
+        assert_eq!(clean("/a/./b/../c/"), "/a/c");
+        assert_eq!(clean("/../x"), "/x");
+        assert_eq!(base_name("a/b/c.txt"), "c.txt");
+        assert_eq!(parents_name("a/b/c.txt", "a/b/c.txt"), "a/b/c.txt");
+        assert_eq!(parents_name("a/./b/c.txt", "a/b/c.txt"), "b/c.txt");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/a", "x"), "/a/x");
+    }
+}

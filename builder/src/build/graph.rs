@@ -1,0 +1,85 @@
+//! The stage graph: which stages a stage needs (its `FROM` stage and its
+//! `COPY --from` stages), and which stages the target needs at all, so
+//! unneeded stages are never built.
+
+use std::collections::BTreeSet;
+
+use crate::dockerfile::shell::{Lexer, VarLookup};
+use crate::dockerfile::{InstructionKind, Stages};
+
+/// For each stage, the indexes of earlier stages it reads.
+pub fn dependencies(
+    stages: &Stages,
+    lexer: &Lexer,
+    global: &dyn VarLookup,
+) -> Vec<BTreeSet<usize>> {
+    stages
+        .stages
+        .iter()
+        .map(|stage| {
+            let mut deps = BTreeSet::new();
+            let from = lexer
+                .process_word(&stage.from.image, global)
+                .unwrap_or_else(|_| stage.from.image.clone());
+            if let Some(s) = stages.find(&from).filter(|s| s.index < stage.index) {
+                deps.insert(s.index);
+            }
+            for ins in &stage.instructions {
+                if let InstructionKind::Copy(c) = &ins.kind
+                    && let Some(from) = &c.from
+                {
+                    let from = lexer
+                        .process_word(from, global)
+                        .unwrap_or_else(|_| from.clone());
+                    if let Some(s) = stages.find(&from).filter(|s| s.index < stage.index) {
+                        deps.insert(s.index);
+                    }
+                }
+            }
+            deps
+        })
+        .collect()
+}
+
+/// The stages `target` needs (itself included), in index order.
+pub fn needed(deps: &[BTreeSet<usize>], target: usize) -> Vec<usize> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if seen.insert(i) {
+            todo.extend(deps.get(i).into_iter().flatten().copied());
+        }
+    }
+    seen.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn stages(src: &str) -> Stages {
+        let df = crate::dockerfile::parse(src.as_bytes()).unwrap();
+        Stages::from_dockerfile(&df).unwrap()
+    }
+
+    #[test]
+    fn only_needed_stages() {
+        let s = stages(
+            "FROM scratch AS a\nFROM scratch AS b\nCOPY --from=a / /\nFROM scratch AS unused\nFROM b AS final\nCOPY --from=0 /x /y\n",
+        );
+        let args: BTreeMap<String, String> = BTreeMap::new();
+        let deps = dependencies(&s, &Lexer::default(), &args);
+        assert_eq!(needed(&deps, 3), vec![0, 1, 3]);
+        assert_eq!(needed(&deps, 2), vec![2]);
+    }
+
+    #[test]
+    fn from_args_are_expanded() {
+        let s = stages("ARG SRC=a\nFROM scratch AS a\nFROM scratch AS b\nCOPY --from=$SRC / /\n");
+        let mut args = BTreeMap::new();
+        args.insert("SRC".to_owned(), "a".to_owned());
+        let deps = dependencies(&s, &Lexer::default(), &args);
+        assert_eq!(needed(&deps, 1), vec![0, 1]);
+    }
+}
