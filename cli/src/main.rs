@@ -17,13 +17,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
+    Images(commands::images::ImagesArgs),
+    Tag(commands::tag::TagArgs),
+    Rmi(commands::rmi::RmiArgs),
+    Inspect(commands::inspect::InspectArgs),
+    Prune(commands::prune::PruneArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => commands::build::run(args),
+        Command::Build(args) => commands::build::run(*args),
+        Command::Images(args) => commands::images::run(args),
+        Command::Tag(args) => commands::tag::run(args),
+        Command::Rmi(args) => commands::rmi::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Prune(args) => commands::prune::run(args),
     };
     match result {
         Ok(code) => code,
