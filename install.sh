@@ -26,6 +26,30 @@ cargo install --locked --quiet --path cli
 berth_bin="${CARGO_HOME:-$HOME/.cargo}/bin/berth"
 
 echo "berth installed: $("$berth_bin" --version)"
-echo "quickstart: checking examples/hello/Dockerfile"
+
+# Quickstart: build the example image into the local store, then run its
+# web server from the image's root filesystem (chroot, loopback only) and
+# fetch its page. berth's own container runtime comes with RUN support.
+echo "quickstart: building examples/hello"
 fixtures/make-rootfs.sh examples/hello/rootfs
-"$berth_bin" build --check examples/hello && echo "examples/hello/Dockerfile: no problems found"
+"$berth_bin" build -t hello examples/hello
+rootfs=$(mktemp -d)
+server=""
+cleanup() {
+  [ -z "$server" ] || kill "$server" 2>/dev/null || true
+  rm -rf "$rootfs"
+}
+trap cleanup EXIT
+"$berth_bin" build -q --output "type=local,dest=$rootfs" examples/hello >/dev/null
+port=$((20000 + RANDOM % 20000))
+$sudo chroot "$rootfs" /bin/httpd -f -p "127.0.0.1:$port" -h /www &
+server=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  if page=$(busybox wget -q -O - "http://127.0.0.1:$port/" 2>/dev/null); then
+    echo "quickstart: the hello image serves: $page"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "install.sh: the example's web server did not answer on 127.0.0.1:$port" >&2
+exit 1
