@@ -208,15 +208,27 @@ fn summary(bytes: u64) {
     let big_file_configs = CONFIGS
         .iter()
         .enumerate()
-        .filter(|(_, c)| matches!(c, (Compression::Gzip, Some(1)) | (Compression::Zstd, Some(3))))
+        .filter(|(_, c)| {
+            matches!(
+                c,
+                (Compression::Gzip, Some(1)) | (Compression::Zstd, Some(3))
+            )
+        })
         .map(|(i, _)| ("--big-file", i));
-    for (flag, index) in (0..CONFIGS.len()).map(|i| ("--one", i)).chain(big_file_configs) {
+    for (flag, index) in (0..CONFIGS.len())
+        .map(|i| ("--one", i))
+        .chain(big_file_configs)
+    {
         let out = std::process::Command::new(&exe)
             .args([flag, &index.to_string()])
             .output()
             .unwrap();
         print!("{}", String::from_utf8_lossy(&out.stdout));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -241,7 +253,13 @@ fn main() {
     }
     // `cargo test --benches` runs this binary in test mode: keep it short.
     if args.iter().any(|a| a == "--test") {
-        write_layer(&store, tree.path(), &opts(Compression::Zstd, Some(1)), &|_| {}).unwrap();
+        write_layer(
+            &store,
+            tree.path(),
+            &opts(Compression::Zstd, Some(1)),
+            &|_| {},
+        )
+        .unwrap();
         return;
     }
     summary(bytes);
