@@ -10,11 +10,12 @@
 //! layer writer turns into a blob and that then becomes the layer's
 //! snapshot.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use berth_runtime::layer::decompress;
@@ -167,7 +168,6 @@ fn copy_step(
         )
     };
 
-    let mut bytes = 0u64;
     let mut wildcard_sources = false;
     match &origin {
         Origin::Context => {
@@ -281,6 +281,13 @@ fn copy_step(
         made: BTreeSet::new(),
         dir_meta: Vec::new(),
     };
+    let copied = AtomicU64::new(0);
+    let report = |n: u64| {
+        let total = copied.fetch_add(n, Ordering::Relaxed) + n;
+        sb.progress(BuildEvent::Bytes { step, bytes: total });
+    };
+    let mut batch: Vec<Entry> = Vec::new();
+    let mut pending: HashMap<String, usize> = HashMap::new();
     for p in planned {
         let target = if p.is_dir && !spec.parents {
             dest.clone()
@@ -301,13 +308,53 @@ fn copy_step(
             {
                 entry.mode = chmod.apply(entry.mode, matches!(entry.kind, Kind::Dir));
             }
-            bytes += writer
-                .write(&entry)
-                .map_err(|e| fail(format!("cannot copy to {}: {e}", display_path(&entry.dest))))?;
-            sb.progress(BuildEvent::Bytes { step, bytes });
+            // Files and symlinks are written in parallel batches; anything
+            // whose order matters (a directory or archive where a batched
+            // entry goes, a file replacing a directory) flushes the batch
+            // first, so later sources still replace earlier ones.
+            let is_leaf = matches!(
+                entry.kind,
+                Kind::File { .. } | Kind::Bytes(_) | Kind::Symlink(_)
+            );
+            let abs = display_path(&entry.dest);
+            let must_flush = if is_leaf {
+                writer.made.contains(&abs)
+            } else {
+                matches!(entry.kind, Kind::Archive { .. }) || pending.contains_key(&entry.dest)
+            };
+            if must_flush {
+                writer
+                    .write_batch(&mut batch, &report)
+                    .map_err(|(dest, e)| {
+                        fail(format!("cannot copy to {}: {e}", display_path(&dest)))
+                    })?;
+                pending.clear();
+            }
+            if is_leaf && !writer.made.contains(&abs) {
+                match pending.get(&entry.dest) {
+                    Some(&i) => batch[i] = entry,
+                    None => {
+                        pending.insert(entry.dest.clone(), batch.len());
+                        batch.push(entry);
+                    }
+                }
+                continue;
+            }
+            report(
+                writer.write(&entry).map_err(|e| {
+                    fail(format!("cannot copy to {}: {e}", display_path(&entry.dest)))
+                })?,
+            );
+            if matches!(entry.kind, Kind::Dir) {
+                writer.record_dir(&entry);
+            }
         }
     }
+    writer
+        .write_batch(&mut batch, &report)
+        .map_err(|(dest, e)| fail(format!("cannot copy to {}: {e}", display_path(&dest))))?;
     writer.finish().map_err(|e| fail(e.to_string()))?;
+    let bytes = copied.load(Ordering::Relaxed);
 
     let layer = write_layer(
         sb.session.store,
@@ -1076,7 +1123,7 @@ impl Materializer<'_> {
     }
 
     /// Writes one entry; returns the bytes copied.
-    fn write(&mut self, e: &Entry) -> io::Result<u64> {
+    fn write(&self, e: &Entry) -> io::Result<u64> {
         let host = self.host(&e.dest);
         if e.dest.trim_matches('/').is_empty()
             && !matches!(e.kind, Kind::Dir | Kind::Archive { .. })
@@ -1104,9 +1151,6 @@ impl Materializer<'_> {
                 if !host.is_dir() {
                     fs::create_dir(&host)?;
                 }
-                self.made
-                    .insert(format!("/{}", e.dest.trim_start_matches('/')));
-                self.dir_meta.push((host.clone(), e.mode, e.owner, e.mtime));
                 copy_xattrs(e.xattrs_from.as_deref(), &host);
                 return Ok(0);
             }
@@ -1143,6 +1187,73 @@ impl Materializer<'_> {
         copy_xattrs(e.xattrs_from.as_deref(), &host);
         set_mtime(&host, e.mtime, false)?;
         Ok(copied)
+    }
+
+    /// Remembers a directory written by [`write`](Self::write): it exists
+    /// now, and its metadata is applied at the end.
+    fn record_dir(&mut self, e: &Entry) {
+        if e.dest.trim_matches('/').is_empty() {
+            return;
+        }
+        self.made
+            .insert(format!("/{}", e.dest.trim_start_matches('/')));
+        self.dir_meta
+            .push((self.host(&e.dest), e.mode, e.owner, e.mtime));
+    }
+
+    /// Writes a batch of files and symlinks with distinct destinations on
+    /// several threads: creating many small files is latency-bound (each
+    /// create waits on the filesystem journal), so overlapping them pays
+    /// even on two cores. Returns the bytes copied, or the first failure
+    /// with its destination.
+    fn write_batch(
+        &self,
+        batch: &mut Vec<Entry>,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64, (String, io::Error)> {
+        const THREADS: usize = 4;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let chunk = batch.len().div_ceil(THREADS);
+        let result = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(chunk)
+                .map(|entries| {
+                    scope.spawn(move || {
+                        let mut total = 0;
+                        for e in entries {
+                            let n = self.write(e).map_err(|err| (e.dest.clone(), err))?;
+                            total += n;
+                            on_bytes(n);
+                        }
+                        Ok::<u64, (String, io::Error)>(total)
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            let mut first_error = None;
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(n)) => total += n,
+                    Ok(Err(e)) => {
+                        first_error.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first_error.get_or_insert((
+                            String::new(),
+                            io::Error::other("a copy thread panicked"),
+                        ));
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(total),
+            }
+        });
+        batch.clear();
+        result
     }
 
     /// Applies directory metadata, deepest first, so writing children does
