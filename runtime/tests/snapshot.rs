@@ -80,10 +80,12 @@ fn gzip_layer(store: &Store, content: &str) -> (Descriptor, Digest) {
 }
 
 /// Names in `snapshots/`, sorted.
+/// Names under `snapshots/`, boot markers left out (each snapshot has one).
 fn entries(snaps: &Snapshots) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(snaps.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with(".boot-"))
         .collect();
     v.sort();
     v
@@ -135,6 +137,31 @@ fn ensure_unpacks_a_gzip_layer_once() {
         entries(&snaps),
         vec![format!(".lock-{}", diff_id.hex()), diff_id.hex()]
     );
+    assert!(
+        snaps
+            .dir()
+            .join(format!(".boot-{}", diff_id.hex()))
+            .is_file()
+    );
+}
+
+#[test]
+fn a_snapshot_from_another_boot_is_unpacked_again() {
+    let (_tmp, store) = new_store();
+    let snaps = Snapshots::open(&store).unwrap();
+    let (layer, diff_id) = gzip_layer(&store, "hello\n");
+    let path = snaps.ensure(&store, &layer, &diff_id).unwrap();
+    // As if written before a machine crash: data may be missing.
+    fs::write(path.join("etc/motd"), "").unwrap();
+    let marker = snaps.dir().join(format!(".boot-{}", diff_id.hex()));
+    fs::write(&marker, "00000000-0000-0000-0000-000000000000").unwrap();
+    assert!(!snaps.contains(&diff_id), "not trusted after a reboot");
+    let again = snaps.ensure(&store, &layer, &diff_id).unwrap();
+    check_layer(&again, "hello\n");
+    assert!(snaps.contains(&diff_id));
+    // Removing a snapshot removes its marker too.
+    assert!(snaps.remove(&diff_id).unwrap());
+    assert!(!marker.exists());
 }
 
 #[test]
