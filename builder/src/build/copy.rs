@@ -169,6 +169,8 @@ fn copy_step(
     };
 
     let mut wildcard_sources = false;
+    // Downloaded files live until the layer is written.
+    let mut downloads = Vec::new();
     match &origin {
         Origin::Context => {
             for src in &spec.sources {
@@ -198,8 +200,9 @@ fn copy_step(
                         });
                     }
                     SourceSpec::Url(url) => {
-                        let p = plan_url(sb, &spec, url, &mut key).map_err(fail)?;
+                        let (p, download) = plan_url(sb, &spec, url, &mut key).map_err(fail)?;
                         planned.push(p);
+                        downloads.push(download);
                     }
                 }
             }
@@ -1042,10 +1045,10 @@ fn plan_url(
     spec: &CopySpec,
     url: &str,
     key: &mut KeyBuilder,
-) -> Result<Planned, String> {
+) -> Result<(Planned, super::fetch::Download), String> {
     let download = super::fetch::download(sb.session, url, spec.checksum.as_deref())?;
     key.str("url").str(url).digest(&download.digest);
-    Ok(Planned {
+    let planned = Planned {
         name: download.file_name.clone(),
         is_dir: false,
         entries: vec![(
@@ -1061,7 +1064,8 @@ fn plan_url(
                 xattrs_from: None,
             },
         )],
-    })
+    };
+    Ok((planned, download))
 }
 
 /// Writes planned entries into the staging directory.
