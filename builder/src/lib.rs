@@ -15,3 +15,4 @@ pub mod dockerfile;
 pub mod export;
 pub mod images;
 pub mod progress;
+pub mod time;

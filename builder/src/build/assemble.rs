@@ -7,7 +7,7 @@ use berth_runtime::store::{Descriptor, Platform as OciPlatform, media};
 
 use super::session::Session;
 use super::stage::StageState;
-use super::{BuildError, BuildOutcome, time};
+use super::{BuildError, BuildOutcome};
 
 pub fn write_image(session: &Session<'_>, state: &StageState) -> Result<BuildOutcome, BuildError> {
     let mut config = state.config.clone();
@@ -18,13 +18,13 @@ pub fn write_image(session: &Session<'_>, state: &StageState) -> Result<BuildOut
             .get_or_insert_with(Default::default)
             .extend(session.options.labels.clone());
     }
-    settle_history_times(&mut config.history, &time::rfc3339(session.now));
+    settle_history_times(&mut config.history, &crate::time::rfc3339(session.now));
     config.created = config
         .history
         .iter()
         .rev()
         .find_map(|h| h.created.clone())
-        .or_else(|| Some(time::rfc3339(session.now)));
+        .or_else(|| Some(crate::time::rfc3339(session.now)));
 
     let store = session.store;
     let config_bytes = serde_json::to_vec(&config)

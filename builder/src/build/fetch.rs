@@ -108,13 +108,7 @@ fn parse_http_date(text: &str) -> Option<i64> {
     let y: i64 = year.parse().ok()?;
     let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
     let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (inverse of time::rfc3339's conversion).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::time::days_from_civil(y, m, d);
     Some(days * 86_400 + h * 3600 + mi * 60 + s)
 }
 

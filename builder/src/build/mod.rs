@@ -17,7 +17,6 @@ mod ownership;
 pub mod platform;
 mod session;
 mod stage;
-pub mod time;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use berth_runtime::snapshot::Snapshots;
 use berth_runtime::store::Store;
 
 use super::stage::{StageBuilder, StageState};
-use super::{BuildError, BuildOptions, BuildOutcome, Platform, assemble, graph, time};
+use super::{BuildError, BuildOptions, BuildOutcome, Platform, assemble, graph};
 use crate::cache::{BuildCache, LayerRef, StatCache};
 use crate::context::IgnoreRules;
 use crate::dockerfile::shell::Lexer;
@@ -83,7 +83,9 @@ impl<'a> Session<'a> {
             StatCache::load(&cache, &options.context_dir)
         };
         let platform = options.platform.clone().unwrap_or_else(Platform::host);
-        let now = options.source_date_epoch.unwrap_or_else(time::now_secs);
+        let now = options
+            .source_date_epoch
+            .unwrap_or_else(crate::time::now_secs);
 
         let mut session = Session {
             store,

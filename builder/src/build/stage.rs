@@ -11,8 +11,8 @@ use berth_registry::reference::Reference;
 use berth_runtime::image::ContainerConfig;
 use berth_runtime::image::{HealthConfig, History, ImageConfig, load_image};
 
+use super::BuildError;
 use super::session::{DEFAULT_PATH, Session};
-use super::{BuildError, time};
 use crate::cache::{CacheKey, KeyBuilder, LayerRef};
 use crate::dockerfile::instructions::{ArgDecl, CommandLine, Healthcheck, KeyValue};
 use crate::dockerfile::shell::VarLookup;
@@ -145,7 +145,7 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
     }
 
     pub fn created_now(&self) -> String {
-        time::rfc3339(self.session.now)
+        crate::time::rfc3339(self.session.now)
     }
 
     pub fn run(mut self) -> Result<Arc<StageState>, BuildError> {

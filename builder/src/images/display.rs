@@ -3,9 +3,9 @@
 //! ages as "3 days ago", sizes in decimal units with three significant
 //! digits ("12.3MB"), and 12-digit short IDs.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use berth_runtime::store::Digest;
+
+use crate::time::{civil_from_days, days_from_civil};
 
 /// The 12 hex digits `docker images` shows for an ID.
 pub fn short_id(digest: &Digest) -> String {
@@ -15,11 +15,7 @@ pub fn short_id(digest: &Digest) -> String {
 }
 
 /// Seconds since the Unix epoch, now (0 if the clock is before 1970).
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use crate::time::now_secs as unix_now;
 
 /// Reads an RFC 3339 timestamp (`2024-05-01T12:00:00Z`,
 /// `2024-05-01T14:00:00.123456789+02:00`) into Unix seconds, fractions
@@ -99,40 +95,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date. Counts in
-/// 400-year cycles (146097 days each) of years that start in March, so the
-/// leap day is the last day of its year and needs no special case.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let cycle = y.div_euclid(400);
-    let year_of_cycle = y.rem_euclid(400);
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_cycle = year_of_cycle * 365 + year_of_cycle / 4 - year_of_cycle / 100 + day_of_year;
-    // 719468 days lie between 0000-03-01 and 1970-01-01.
-    cycle * 146_097 + day_of_cycle - 719_468
-}
-
-/// The date of a day counted from 1970-01-01: the inverse of `days_from_civil`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let shifted = days + 719_468;
-    let cycle = shifted.div_euclid(146_097);
-    let day_of_cycle = shifted.rem_euclid(146_097);
-    let year_of_cycle =
-        (day_of_cycle - day_of_cycle / 1460 + day_of_cycle / 36_524 - day_of_cycle / 146_096) / 365;
-    let day_of_year =
-        day_of_cycle - (365 * year_of_cycle + year_of_cycle / 4 - year_of_cycle / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = cycle * 400 + year_of_cycle + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// `2024-05-01 12:00:00 +0000 UTC`: the `CreatedAt` of `docker images

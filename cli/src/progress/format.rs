@@ -37,7 +37,7 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
     const MS_PER_DAY: i128 = 86_400_000;
     let days = millis.div_euclid(MS_PER_DAY) as i64;
     let ms_of_day = millis.rem_euclid(MS_PER_DAY) as u64;
-    let (year, month, day) = civil_date(days);
+    let (year, month, day) = berth_builder::time::civil_from_days(days);
     let secs = ms_of_day / 1000;
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -46,40 +46,6 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
         secs % 60,
         ms_of_day % 1000,
     )
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// The proleptic Gregorian (year, month, day) of a day counted from
-/// 1970-01-01.
-fn civil_date(days_since_epoch: i64) -> (i64, u32, u32) {
-    // Every 400 consecutive Gregorian years hold exactly 146 097 days, so
-    // whole cycles can be skipped arithmetically; what remains is less than
-    // 400 years, walked one year and then one month at a time.
-    const DAYS_PER_400_YEARS: i64 = 146_097;
-    let mut year = 1970 + 400 * days_since_epoch.div_euclid(DAYS_PER_400_YEARS);
-    let mut days = days_since_epoch.rem_euclid(DAYS_PER_400_YEARS);
-    loop {
-        let len = if is_leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let february = if is_leap(year) { 29 } else { 28 };
-    let month_lengths = [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let mut month = 1;
-    for len in month_lengths {
-        if days < len {
-            break;
-        }
-        days -= len;
-        month += 1;
-    }
-    (year, month, days as u32 + 1)
 }
 
 /// Splits step output into the lines a terminal would end up showing: on
@@ -212,28 +178,6 @@ mod tests {
         assert_eq!(rfc3339_millis(at(-1, 0)), "1969-12-31T23:59:59.000Z");
         let just_before = UNIX_EPOCH - Duration::from_micros(1);
         assert_eq!(rfc3339_millis(just_before), "1969-12-31T23:59:59.999Z");
-    }
-
-    #[test]
-    fn civil_dates_match_day_by_day_walk() {
-        // Cross-check the cycle skipping against a plain day-by-day count
-        // over several 400-year cycles around the epoch.
-        let (mut y, mut m, mut d) = (1570_i64, 1_u32, 1_u32);
-        // 1570-01-01 is exactly one 400-year cycle before the epoch.
-        for day in -146_097..(2 * 146_097) {
-            assert_eq!(civil_date(day), (y, m, d), "day {day}");
-            let feb = if is_leap(y) { 29 } else { 28 };
-            let len = [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m as usize - 1];
-            d += 1;
-            if d > len {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-        }
     }
 
     #[test]
