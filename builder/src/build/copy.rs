@@ -22,6 +22,7 @@ use berth_runtime::layer::decompress;
 use berth_runtime::layer::unpack::{UnpackOptions, Whiteouts, unpack};
 use berth_runtime::layer::writer::{LayerOptions, write_layer};
 use berth_runtime::rootfs::LayeredFs;
+use berth_runtime::snapshot::Staging;
 
 use super::BuildError;
 use super::ownership::{self, Owner};
@@ -359,9 +360,23 @@ fn copy_step(
     writer.finish().map_err(|e| fail(e.to_string()))?;
     let bytes = copied.load(Ordering::Relaxed);
 
+    let layer = commit_staging(sb, staging, &key).map_err(fail)?;
+    let created = sb.created_now();
+    sb.commit_layer(ins, Some(layer), created);
+    sb.session.done(step, started.elapsed(), bytes);
+    Ok(())
+}
+
+/// Turns a filled staging directory into a layer blob and a snapshot, and
+/// records it in the cache under `key`.
+fn commit_staging(
+    sb: &StageBuilder<'_, '_>,
+    staging: Staging,
+    key: &CacheKey,
+) -> Result<LayerRef, String> {
     let layer = write_layer(
         sb.session.store,
-        &root,
+        staging.path(),
         &LayerOptions {
             compression: sb.session.options.compression,
             source_date_epoch: sb.session.options.source_date_epoch,
@@ -369,19 +384,14 @@ fn copy_step(
         },
         &|_| {},
     )
-    .map_err(|e| fail(e.to_string()))?;
-    staging
-        .commit(&layer.diff_id)
-        .map_err(|e| fail(e.to_string()))?;
+    .map_err(|e| e.to_string())?;
+    staging.commit(&layer.diff_id).map_err(|e| e.to_string())?;
     let layer_ref = LayerRef {
         descriptor: layer.descriptor,
         diff_id: layer.diff_id,
     };
-    let created = sb.created_now();
-    record(sb, &key, &layer_ref, &created);
-    sb.commit_layer(ins, Some(layer_ref), created);
-    sb.session.done(step, started.elapsed(), bytes);
-    Ok(())
+    record(sb, key, &layer_ref, &sb.created_now());
+    Ok(layer_ref)
 }
 
 /// Saves a cache record; a failure only costs a rebuild next time.
@@ -472,27 +482,9 @@ pub(crate) fn run_workdir(
     m.ancestors(&join(&real, "x"))
         .map_err(|e| fail(e.to_string()))?;
     m.finish().map_err(|e| fail(e.to_string()))?;
-    let layer = write_layer(
-        sb.session.store,
-        &root,
-        &LayerOptions {
-            compression: sb.session.options.compression,
-            source_date_epoch: sb.session.options.source_date_epoch,
-            overlay_whiteouts: false,
-        },
-        &|_| {},
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    staging
-        .commit(&layer.diff_id)
-        .map_err(|e| fail(e.to_string()))?;
-    let layer_ref = LayerRef {
-        descriptor: layer.descriptor,
-        diff_id: layer.diff_id,
-    };
+    let layer = commit_staging(sb, staging, &key).map_err(fail)?;
     let created = sb.created_now();
-    record(sb, &key, &layer_ref, &created);
-    sb.commit_layer(ins, Some(layer_ref), created);
+    sb.commit_layer(ins, Some(layer), created);
     sb.session.done(step, started.elapsed(), 0);
     Ok(())
 }
