@@ -939,10 +939,10 @@ fn large_file_memory_child() {
         compression: CompressionSpec::new(Compression::Zstd, Some(1)).unwrap(),
         ..LayerOptions::default()
     };
-    // Warm up: thread stacks, allocator arenas, zstd contexts.
-    fs::write(src.path().join("small"), b"x").unwrap();
+    // Warm up on a few MiB: thread stacks, allocator arenas and every
+    // buffer zstd keeps per job are then in place.
     let warm = TempDir::new().unwrap();
-    fs::write(warm.path().join("small"), noise(1 << 20, 5)).unwrap();
+    fs::write(warm.path().join("data"), noise(8 << 20, 5)).unwrap();
     write(&store, warm.path(), &opts);
     let before = vm_hwm_kib();
     let blob = write(&store, src.path(), &opts);

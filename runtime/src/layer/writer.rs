@@ -19,10 +19,13 @@
 //! - **Whiteouts.** With [`LayerOptions::overlay_whiteouts`], an overlay
 //!   upper directory is translated to OCI form: a 0/0 character device
 //!   becomes an empty `.wh.<name>` file, and an opaque directory gets an
-//!   empty `.wh..wh..opq` file as its first child.
+//!   empty `.wh..wh..opq` file as its first child. Both are written as
+//!   BuildKit writes whiteouts: regular file, mode 0, owner 0:0, with the
+//!   (clamped) mtime of what they stand for.
 //! - **Pipeline.** The calling thread walks the tree, frames the tar and
-//!   hashes it (the diff ID); a second thread compresses into a
-//!   [`BlobWriter`], which hashes the blob. They exchange a fixed set of
+//!   hashes it (the diff ID); a second thread feeds the compressor (which
+//!   spreads gzip and zstd over one worker per core) and writes into a
+//!   [`BlobWriter`], which hashes the blob. The two exchange a fixed set of
 //!   256 KiB buffers over bounded channels, so memory stays constant
 //!   whatever the file or layer size. An error on either side stops both,
 //!   and nothing reaches the store unless the whole layer was written.
@@ -103,11 +106,17 @@ pub enum LayerError {
     )]
     LevelNotAllowed { kind: Compression, level: i32 },
 
-    #[error("cannot make a layer from {}: it is not a directory", path.display())]
+    #[error(
+        "cannot make a layer from {}: it is not a directory; a layer is made from a directory tree",
+        path.display()
+    )]
     NotADirectory { path: PathBuf },
 
     /// A filesystem call on the source tree failed.
-    #[error("cannot {action} {} while writing a layer: {source}", path.display())]
+    #[error(
+        "cannot {action} {} while writing a layer: {source}; check that it exists and that berth may read it",
+        path.display()
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -138,7 +147,9 @@ pub enum LayerError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
-    #[error("cannot start the layer compression thread: {0}")]
+    #[error(
+        "cannot start the layer compression thread: {0}; the system is out of threads or memory, retry when it has recovered"
+    )]
     Thread(#[source] io::Error),
 
     #[error("the layer {0} stopped unexpectedly; this is a bug in berth, please report it")]
@@ -180,7 +191,9 @@ pub fn write_layer(
         source,
     };
     let blob = store.writer(None)?;
-    let encoder = Encoder::new(blob, &options.compression).map_err(write_error)?;
+    // The spec is valid (checked above) and the header goes to a buffer:
+    // what can fail here is starting the compression threads.
+    let encoder = Encoder::new(blob, &options.compression).map_err(LayerError::Thread)?;
 
     let (full_tx, full_rx) = bounded::<Msg>(IN_FLIGHT);
     let (free_tx, free_rx) = bounded::<Vec<u8>>(BUFFERS);
@@ -662,7 +675,10 @@ impl<'a> TarProducer<'a> {
         if !put_octal(&mut block[124..136], h.size) {
             pax.push((b"size".to_vec(), h.size.to_string().into_bytes()));
         }
-        let mtime_ok = u64::try_from(h.mtime).is_ok_and(|m| put_octal(&mut block[136..148], m));
+        let mtime_ok = put_octal(
+            &mut block[136..148],
+            u64::try_from(h.mtime).unwrap_or(u64::MAX),
+        );
         if !mtime_ok {
             pax.push((b"mtime".to_vec(), h.mtime.to_string().into_bytes()));
         }
@@ -677,7 +693,7 @@ impl<'a> TarProducer<'a> {
             return Err(Fail::Layer(LayerError::Unsupported {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "device number {}:{} does not fit a tar header",
+                    "device number {}:{} does not fit a tar header; remove the device node from the tree",
                     h.dev.0, h.dev.1
                 ),
             }));
@@ -687,7 +703,7 @@ impl<'a> TarProducer<'a> {
                 return Err(Fail::Layer(LayerError::Unsupported {
                     path: path.to_path_buf(),
                     reason: format!(
-                        "its extended attribute {:?} has '=' in its name, which a PAX record cannot hold",
+                        "its extended attribute {:?} has '=' in its name, which a PAX record cannot hold; remove the attribute (setfattr -x) to include the file",
                         String::from_utf8_lossy(name)
                     ),
                 }));
@@ -824,20 +840,19 @@ fn split_ustar(name: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&name[..i], rest))
 }
 
-/// Writes `value` as zero-padded octal followed by a NUL; false (and the
-/// field left as zeros) if it does not fit.
+/// Writes `value` as zero-padded octal followed by a NUL. If it does not
+/// fit, writes 0 instead (a PAX record carries the value; readers such as
+/// tar-rs reject an empty field) and returns false.
 fn put_octal(field: &mut [u8], value: u64) -> bool {
     let digits = field.len() - 1;
-    if digits < 22 && value >> (3 * digits) != 0 {
-        return false;
-    }
-    let mut v = value;
+    let fits = digits >= 22 || value >> (3 * digits) == 0;
+    let mut v = if fits { value } else { 0 };
     for slot in field[..digits].iter_mut().rev() {
         *slot = b'0' + (v & 7) as u8;
         v >>= 3;
     }
     field[digits] = 0;
-    true
+    fits
 }
 
 /// ustar string fields hold ASCII: drop other bytes and cut to fit. Used
@@ -879,6 +894,7 @@ mod tests {
         assert_eq!(&f, b"0000755\0");
         assert!(put_octal(&mut f, 0o7777777));
         assert!(!put_octal(&mut f, 0o10000000));
+        assert_eq!(&f, b"0000000\0", "overflow writes 0, not an empty field");
         let mut size = [0u8; 12];
         assert!(put_octal(&mut size, (8 << 30) - 1));
         assert!(!put_octal(&mut size, 8 << 30));
@@ -899,6 +915,87 @@ mod tests {
         assert!(split_ustar("x".repeat(150).as_bytes()).is_none());
         assert!(split_ustar(format!("a/{}", "b".repeat(101)).as_bytes()).is_none());
         assert!(split_ustar(format!("{}/b", "a".repeat(156)).as_bytes()).is_none());
+    }
+
+    /// Encodes one header the way the producer does and returns the bytes.
+    fn encode(header: &Header) -> Vec<u8> {
+        let (full_tx, full_rx) = bounded(BUFFERS);
+        let (free_tx, free_rx) = bounded(BUFFERS);
+        for _ in 0..BUFFERS {
+            free_tx.send(vec![0; CHUNK]).unwrap();
+        }
+        let options = LayerOptions::default();
+        let mut tar = TarProducer::new(ChunkSink::new(full_tx, free_rx), &options);
+        tar.header(header, &[], Path::new("x")).unwrap();
+        tar.sink.finish().unwrap();
+        let mut bytes = Vec::new();
+        for msg in full_rx.try_iter() {
+            if let Msg::Chunk(buf, len) = msg {
+                bytes.extend_from_slice(&buf[..len]);
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn pax_carries_what_ustar_cannot() {
+        let bytes = encode(&Header {
+            name: b"big",
+            kind: kind::REGULAR,
+            mode: 0o644,
+            uid: 1 << 30,
+            gid: 5,
+            size: 9 << 30,
+            mtime: -1,
+            link: b"",
+            dev: (0, 0),
+        });
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut entries = archive.entries().unwrap();
+        let mut entry = entries.next().unwrap().unwrap();
+        assert_eq!(entry.size(), 9 << 30);
+        assert_eq!(entry.path_bytes().as_ref(), b"big");
+        let records: Vec<(String, String)> = entry
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.key().unwrap().to_owned(), r.value().unwrap().to_owned())
+            })
+            .collect();
+        let expected = [
+            ("mtime", "-1"),
+            ("size", "9663676416"),
+            ("uid", "1073741824"),
+        ];
+        assert_eq!(records, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        // The ustar fields that overflowed hold 0; the others their value.
+        // (Extended header, one block of records, then the main header.)
+        let main = &bytes[2 * BLOCK..3 * BLOCK];
+        assert_eq!(bytes[156], kind::PAX);
+        assert_eq!(&main[..4], b"big\0");
+        assert_eq!(&main[108..116], b"0000000\0");
+        assert_eq!(&main[116..124], b"0000005\0");
+        assert_eq!(&main[124..136], b"00000000000\0");
+        assert_eq!(&main[136..148], b"00000000000\0");
+
+        // Everything fits: no extended header at all.
+        let bytes = encode(&Header {
+            name: b"small",
+            kind: kind::REGULAR,
+            mode: 0o4755,
+            uid: 0o7777777,
+            gid: 0,
+            size: (8 << 30) - 1,
+            mtime: 0o77777777777,
+            link: b"",
+            dev: (0, 0),
+        });
+        assert_eq!(bytes.len(), BLOCK);
+        assert_eq!(bytes[156], kind::REGULAR);
+        assert_eq!(&bytes[100..108], b"0004755\0");
+        assert_eq!(&bytes[257..265], b"ustar\x0000");
     }
 
     #[test]
