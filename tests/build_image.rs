@@ -425,7 +425,7 @@ fn bad_input_names_the_line_and_leaves_no_image() {
         ),
         (
             "FROM scratch AS build\nCOPY --from=bulid /x /\n",
-            "Dockerfile:2:",
+            "Dockerfile:2: unknown stage \"bulid\" in --from (did you mean \"build\"?",
         ),
         (
             "FROM scratch\nCOPY ../ok.txt /\n",

@@ -287,6 +287,10 @@ fn copy_step(
     };
     let copied = AtomicU64::new(0);
     let report = |n: u64| {
+        // Directories and symlinks copy no bytes: nothing to report.
+        if n == 0 {
+            return;
+        }
         let total = copied.fetch_add(n, Ordering::Relaxed) + n;
         sb.progress(BuildEvent::Bytes { step, bytes: total });
     };

@@ -298,7 +298,7 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
                 ins.end_line,
                 "RUN is not supported by this version of berth yet",
             )
-            .hint("build stages without RUN, or use --output with another builder for now")),
+            .hint("RUN support is the next step of berth's roadmap; until then, build stages that only COPY, ADD and set metadata")),
             InstructionKind::Copy(_) | InstructionKind::Add(_) => super::copy::run_copy(self, ins),
             InstructionKind::Workdir(path) => {
                 let expanded = self.expand(ins, path)?;
@@ -356,8 +356,9 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
                         return Err(BuildError::at(
                             ins.start_line,
                             ins.end_line,
-                            "VOLUME specified can not be an empty string",
-                        ));
+                            "VOLUME names an empty path",
+                        )
+                        .hint("give the mount point, e.g. VOLUME /data; check that the variables it uses are set"));
                     }
                     all.push(v);
                 }
