@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
-use berth_runtime::layer::writer::{LayerBlob, LayerError, LayerOptions, write_layer};
+use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
+use berth_runtime::layer::writer::{
+    LayerBlob, LayerError, LayerOptions, write_layer, write_layer_tree,
+};
 use berth_runtime::store::{Digest, Store, media};
 use filetime::FileTime;
 use tempfile::TempDir;
@@ -980,4 +983,123 @@ fn large_file_memory_stays_flat() {
         .unwrap();
     eprintln!("writing a 1 GiB file raised peak RSS by {growth} KiB");
     assert!(growth < 16 * 1024, "peak RSS grew by {growth} KiB");
+}
+
+/// Lays out the tree below `root` as a `LayerTree` naming the files where
+/// they are, the way COPY lays out its layers.
+fn mirror(root: &Path, dir: &Path, tree: &mut LayerTree) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let m = fs::symlink_metadata(&path).unwrap();
+        let ft = m.file_type();
+        let kind = if ft.is_dir() {
+            TreeKind::Dir
+        } else if ft.is_file() {
+            TreeKind::File(FileData::Path(path.clone()))
+        } else if ft.is_symlink() {
+            TreeKind::Symlink(fs::read_link(&path).unwrap())
+        } else if ft.is_char_device() {
+            TreeKind::CharDevice { rdev: m.rdev() }
+        } else if ft.is_block_device() {
+            TreeKind::BlockDevice { rdev: m.rdev() }
+        } else if ft.is_fifo() {
+            TreeKind::Fifo
+        } else {
+            continue;
+        };
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = xattr::list(&path)
+            .unwrap()
+            .map(|n| {
+                let v = xattr::get(&path, &n).unwrap().unwrap();
+                (n.as_bytes().to_vec(), v)
+            })
+            .collect();
+        xattrs.sort();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        tree.insert(
+            &rel,
+            TreeEntry {
+                kind,
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+                mtime: m.mtime(),
+                xattrs,
+                link_key: (m.nlink() > 1 && !ft.is_dir()).then(|| (m.dev(), m.ino())),
+            },
+        );
+        if ft.is_dir() {
+            mirror(root, &path, tree);
+        }
+    }
+}
+
+#[test]
+fn a_layer_tree_writes_the_same_tar_as_the_directory_it_describes() {
+    let src = TempDir::new().unwrap();
+    let root = src.path();
+    fs::create_dir_all(root.join("a/deep")).unwrap();
+    fs::write(root.join("a/deep/x"), noise(300_000, 7)).unwrap();
+    fs::write(root.join("a-b"), b"dash").unwrap();
+    fs::write(root.join("B"), b"upper").unwrap();
+    chmod(&root.join("B"), 0o4751);
+    lchown(root.join("B"), Some(1234), Some(5678)).unwrap();
+    fs::hard_link(root.join("a-b"), root.join("a/hard")).unwrap();
+    symlink("../a-b", root.join("a/link")).unwrap();
+    let long = "n".repeat(120);
+    fs::write(root.join(&long), b"long name").unwrap();
+    symlink("t".repeat(130), root.join("longlink")).unwrap();
+    set_xattr(&root.join("a-b"), "user.note", b"value\nwith newline");
+    mknod(&root.join("null"), libc::S_IFCHR, 1, 3);
+    mknod(&root.join("loop"), libc::S_IFBLK, 7, 0);
+    mkfifo(&root.join("pipe"));
+    set_all_mtimes(root, 1_600_000_000);
+
+    let mut tree = LayerTree::new();
+    mirror(root, root, &mut tree);
+    let (_s, store) = new_store();
+    for epoch in [None, Some(1_500_000_000)] {
+        let opts = options(Compression::Gzip, epoch);
+        let from_dir = write(&store, root, &opts);
+        let from_tree = write_layer_tree(&store, &tree, &opts, &no_progress).unwrap();
+        assert_eq!(from_dir.diff_id, from_tree.diff_id);
+        assert_eq!(from_dir.descriptor, from_tree.descriptor);
+    }
+
+    // In-memory content is written like a file with the same bytes.
+    let mut bytes_tree = tree.clone();
+    let entry = bytes_tree.get("B").unwrap().clone();
+    bytes_tree.insert(
+        "B",
+        TreeEntry {
+            kind: TreeKind::File(FileData::Bytes(b"upper".as_slice().into())),
+            ..entry
+        },
+    );
+    let opts = options(Compression::Uncompressed, None);
+    assert_eq!(
+        write_layer_tree(&store, &bytes_tree, &opts, &no_progress)
+            .unwrap()
+            .diff_id,
+        write(&store, root, &opts).diff_id
+    );
+
+    // A source that stopped being a regular file fails the layer, naming it.
+    fs::remove_file(root.join("a/deep/x")).unwrap();
+    symlink("/etc/passwd", root.join("a/deep/x")).unwrap();
+    let before = stored_files(&store);
+    let err = write_layer_tree(&store, &tree, &opts, &no_progress).unwrap_err();
+    assert!(err.to_string().contains("a/deep/x"), "{err}");
+    assert_eq!(stored_files(&store), before);
 }

@@ -32,9 +32,9 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -42,6 +42,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::compress::{Compression, CompressionSpec, Encoder};
+use super::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use crate::store::{BlobWriter, Descriptor, Digest, Hasher, Store, StoreError};
 
 /// Size of the buffers passed from the tar producer to the compressor: large
@@ -185,6 +186,30 @@ pub fn write_layer(
             path: root.to_path_buf(),
         });
     }
+    pipeline(store, options, progress, |producer| producer.run(root))
+}
+
+/// Writes the entries of `tree` as a layer blob into `store`, reading file
+/// content from where the tree says it is; otherwise as [`write_layer`].
+/// A file that is no longer a regular file when it is read is an error.
+pub fn write_layer_tree(
+    store: &Store,
+    tree: &LayerTree,
+    options: &LayerOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<LayerBlob, LayerError> {
+    CompressionSpec::new(options.compression.kind, options.compression.level)?;
+    pipeline(store, options, progress, |producer| producer.run_tree(tree))
+}
+
+/// Runs `produce` (the tar side) on this thread and the compressor on
+/// another, and commits the blob if both succeed.
+fn pipeline(
+    store: &Store,
+    options: &LayerOptions,
+    progress: &(dyn Fn(u64) + Sync),
+    produce: impl FnOnce(TarProducer<'_>) -> Result<(Digest, u64), Fail>,
+) -> Result<LayerBlob, LayerError> {
     let store_root = store.root();
     let write_error = |source| LayerError::WriteBlob {
         store: store_root.to_path_buf(),
@@ -214,7 +239,7 @@ pub fn write_layer(
             Err(e) => return (Err(Fail::Layer(LayerError::Thread(e))), None),
         };
         let sink = ChunkSink::new(full_tx, free_rx);
-        let produced = TarProducer::new(sink, options).run(root);
+        let produced = produce(TarProducer::new(sink, options));
         // `produced` has dropped the sender: the consumer ends either way.
         (produced, Some(consumer.join()))
     });
@@ -336,7 +361,7 @@ impl ChunkSink {
     }
 
     /// Copies exactly `len` bytes of `file` (at `path`, for errors).
-    fn copy_file(&mut self, file: &mut File, path: &Path, mut len: u64) -> Result<(), Fail> {
+    fn copy_file(&mut self, file: &mut dyn Read, path: &Path, mut len: u64) -> Result<(), Fail> {
         while len > 0 {
             if self.filled == CHUNK {
                 self.send()?;
@@ -442,6 +467,113 @@ impl<'a> TarProducer<'a> {
         self.walk(root)?;
         self.sink.zeros(2 * BLOCK)?;
         self.sink.finish()
+    }
+
+    fn run_tree(mut self, tree: &LayerTree) -> Result<(Digest, u64), Fail> {
+        for (path, entry) in tree.iter() {
+            self.tree_entry(path, entry)?;
+        }
+        self.sink.zeros(2 * BLOCK)?;
+        self.sink.finish()
+    }
+
+    /// Writes one [`LayerTree`] entry. Errors name the content's source
+    /// when it has one, else the path in the layer.
+    fn tree_entry(&mut self, path: String, e: &TreeEntry) -> Result<(), Fail> {
+        let mut name = path.into_bytes();
+        let mtime = match self.options.source_date_epoch {
+            Some(epoch) => e.mtime.min(epoch),
+            None => e.mtime,
+        };
+        let xattrs: Xattrs = e
+            .xattrs
+            .iter()
+            .filter(|(n, _)| !skip_xattr(n))
+            .cloned()
+            .collect();
+        let mut header = Header {
+            name: b"",
+            kind: kind::REGULAR,
+            mode: e.mode & 0o7777,
+            uid: u64::from(e.uid),
+            gid: u64::from(e.gid),
+            size: 0,
+            mtime,
+            link: b"",
+            dev: (0, 0),
+        };
+        let in_layer = PathBuf::from(OsString::from_vec(name.clone()));
+        let link;
+        match &e.kind {
+            TreeKind::Dir => {
+                name.push(b'/');
+                header.kind = kind::DIRECTORY;
+            }
+            TreeKind::File(data) => {
+                if let Some(key) = e.link_key {
+                    if let Some(first) = self.links.get(&key) {
+                        let first = first.clone();
+                        header.name = &name;
+                        header.kind = kind::HARDLINK;
+                        header.link = &first;
+                        return self.header(&header, &[], &in_layer);
+                    }
+                    self.links.insert(key, name.clone());
+                }
+                header.name = &name;
+                return self.tree_file(data, header, &xattrs, &in_layer);
+            }
+            TreeKind::Symlink(target) => {
+                link = target.as_os_str().as_bytes().to_vec();
+                header.kind = kind::SYMLINK;
+                header.link = &link;
+            }
+            TreeKind::CharDevice { rdev } | TreeKind::BlockDevice { rdev } => {
+                header.kind = if matches!(e.kind, TreeKind::CharDevice { .. }) {
+                    kind::CHAR
+                } else {
+                    kind::BLOCK
+                };
+                header.dev = (rustix::fs::major(*rdev), rustix::fs::minor(*rdev));
+            }
+            TreeKind::Fifo => header.kind = kind::FIFO,
+        }
+        header.name = &name;
+        self.header(&header, &xattrs, &in_layer)
+    }
+
+    fn tree_file(
+        &mut self,
+        data: &FileData,
+        mut header: Header,
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+        in_layer: &Path,
+    ) -> Result<(), Fail> {
+        match data {
+            FileData::Bytes(bytes) => {
+                header.size = bytes.len() as u64;
+                self.header(&header, xattrs, in_layer)?;
+                self.sink.put(bytes)?;
+            }
+            FileData::Path(path) => {
+                let mut file = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                    .open(path)
+                    .map_err(io_error("open", path))?;
+                let opened = file.metadata().map_err(io_error("look at", path))?;
+                if !opened.is_file() {
+                    return Err(Fail::Layer(LayerError::Changed {
+                        path: path.clone(),
+                        what: "it is no longer a regular file",
+                    }));
+                }
+                header.size = opened.len();
+                self.header(&header, xattrs, path)?;
+                self.sink.copy_file(&mut file, path, header.size)?;
+            }
+        }
+        self.sink.zeros(padding(header.size))
     }
 
     /// Depth-first walk with an explicit stack, so a deep tree cannot
