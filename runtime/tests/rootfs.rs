@@ -8,7 +8,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_runtime::rootfs::{LayeredFs, RootfsError};
+use std::sync::Arc;
+
+use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
+use berth_runtime::rootfs::{FsLayer, LayeredFs, RootfsError};
 use tempfile::TempDir;
 
 const PASSWD0: &str = "root:x:0:0:root:/root:/bin/sh\n";
@@ -157,14 +160,14 @@ fn overlay_rules() {
     // Top-most wins.
     let passwd = view.lookup("/etc/passwd", false).unwrap().unwrap();
     assert_eq!(passwd.path, "/etc/passwd");
-    assert_eq!(passwd.host_path, layers[1].join("etc/passwd"));
+    assert_eq!(passwd.host_path().unwrap(), layers[1].join("etc/passwd"));
     assert!(passwd.metadata.is_file());
     let tool = view.lookup("/usr/bin/tool", false).unwrap().unwrap();
-    assert_eq!(tool.host_path, layers[1].join("usr/bin/tool"));
+    assert_eq!(tool.host_path().unwrap(), layers[1].join("usr/bin/tool"));
     assert_eq!(tool.metadata.mode() & 0o7777, 0o700);
     // A merged directory carries the top-most directory's metadata.
     let etc = view.lookup("/etc", false).unwrap().unwrap();
-    assert_eq!(etc.host_path, layers[2].join("etc"));
+    assert_eq!(etc.host_path().unwrap(), layers[2].join("etc"));
     assert_eq!(etc.metadata.mode() & 0o7777, 0o750);
     assert_eq!(names(&view, "/etc"), ["group", "hosts", "passwd"]);
 
@@ -217,13 +220,10 @@ fn overlay_rules() {
     );
     let root = view.read_dir("/").unwrap();
     let (_, lib) = root.iter().find(|(n, _)| n == "lib").unwrap();
-    assert!(
-        lib.metadata.file_type().is_symlink(),
-        "entries are not followed"
-    );
+    assert!(lib.metadata.is_symlink(), "entries are not followed");
     assert_eq!(lib.path, "/lib");
     let (_, usr) = root.iter().find(|(n, _)| n == "usr").unwrap();
-    assert_eq!(usr.host_path, layers[2].join("usr"));
+    assert_eq!(usr.host_path().unwrap(), layers[2].join("usr"));
     assert_eq!(names(&view, "/usr/bin"), ["tool", "tool2"]);
 }
 
@@ -236,11 +236,11 @@ fn symlinks_resolve_like_a_chroot() {
     // Relative, through an intermediate component.
     let liba = view.lookup("/lib/liba", false).unwrap().unwrap();
     assert_eq!(liba.path, "/usr/lib/liba");
-    assert_eq!(liba.host_path, layers[0].join("usr/lib/liba"));
+    assert_eq!(liba.host_path().unwrap(), layers[0].join("usr/lib/liba"));
     // The final component only when asked.
     let lib = view.lookup("/lib", false).unwrap().unwrap();
     assert_eq!(lib.path, "/lib");
-    assert!(lib.metadata.file_type().is_symlink());
+    assert!(lib.metadata.is_symlink());
     let lib = view.lookup("/lib", true).unwrap().unwrap();
     assert_eq!(lib.path, "/usr/lib");
     assert!(lib.metadata.is_dir());
@@ -251,7 +251,7 @@ fn symlinks_resolve_like_a_chroot() {
     // Absolute targets start at the image root, not the host's.
     let tool = view.lookup("/abs/tool", true).unwrap().unwrap();
     assert_eq!(tool.path, "/usr/bin/tool");
-    assert_eq!(tool.host_path, layers[1].join("usr/bin/tool"));
+    assert_eq!(tool.host_path().unwrap(), layers[1].join("usr/bin/tool"));
     // `..` at the root stays there.
     assert_eq!(
         view.lookup("/up/bin/tool2", false).unwrap().unwrap().path,
@@ -302,7 +302,7 @@ fn symlinks_resolve_like_a_chroot() {
     // The root.
     let root = view.lookup("/", false).unwrap().unwrap();
     assert_eq!(root.path, "/");
-    assert_eq!(root.host_path, layers[2]);
+    assert_eq!(root.host_path().unwrap(), layers[2]);
     // read_dir follows symlinks in its path.
     assert_eq!(names(&view, "/lib"), ["liba"]);
     assert_eq!(names(&view, "/deep"), ["liba"]);
@@ -564,4 +564,79 @@ fn flatten_handles_deep_trees() {
             .unwrap(),
         b"bottom"
     );
+}
+
+fn tree_entry(kind: TreeKind, mode: u32, owner: u32) -> TreeEntry {
+    TreeEntry {
+        kind,
+        mode,
+        uid: owner,
+        gid: owner,
+        mtime: 1_700_000_000,
+        xattrs: Vec::new(),
+        link_key: None,
+    }
+}
+
+/// An in-memory layer (what a COPY lays out) over snapshot directories
+/// merges by the same rules: it hides, replaces and adds, symlinks in it
+/// are followed, and its files read from where it says they are.
+#[test]
+fn in_memory_layers_merge_like_snapshots() {
+    let tmp = TempDir::new().unwrap();
+    let layers = chain(tmp.path());
+    let outside = tmp.path().join("passwd.src");
+    fs::write(&outside, "root:x:0:0::/:/bin/sh\napp:x:7:7::/:/bin/sh\n").unwrap();
+    let mut tree = LayerTree::new();
+    tree.insert("etc", tree_entry(TreeKind::Dir, 0o755, 0));
+    tree.insert(
+        "etc/passwd",
+        tree_entry(TreeKind::File(FileData::Path(outside.clone())), 0o600, 0),
+    );
+    tree.insert("app", tree_entry(TreeKind::Dir, 0o750, 7));
+    tree.insert(
+        "app/hello",
+        tree_entry(
+            TreeKind::File(FileData::Bytes(b"hi\n".as_slice().into())),
+            0o644,
+            7,
+        ),
+    );
+    tree.insert("fx", tree_entry(TreeKind::Symlink("/app".into()), 0o777, 0));
+    let mut all: Vec<FsLayer> = layers.iter().cloned().map(FsLayer::Dir).collect();
+    all.push(FsLayer::Tree(Arc::new(tree)));
+    let view = LayeredFs::from_layers(all);
+
+    let passwd = view.read_file("/etc/passwd", 4096).unwrap().unwrap();
+    assert!(String::from_utf8(passwd).unwrap().contains("app:x:7"));
+    // The tree's /etc merges with the snapshots' and takes the top metadata.
+    assert_eq!(names(&view, "/etc"), ["group", "hosts", "passwd"]);
+    let etc = view.lookup("/etc", false).unwrap().unwrap();
+    assert_eq!(etc.metadata.mode(), 0o755);
+    assert!(etc.host_path().is_none());
+    // A symlink in the tree replaces a directory below and is followed.
+    assert_eq!(
+        view.read_file("/fx/hello", 64).unwrap().unwrap(),
+        b"hi\n".to_vec()
+    );
+    assert!(view.lookup("/fx/child", false).unwrap().is_none());
+    let found = view.lookup("/fx/hello", true).unwrap().unwrap();
+    assert_eq!(found.path, "/app/hello");
+    assert_eq!((found.metadata.uid(), found.metadata.mode()), (7, 0o644));
+    assert_eq!(found.metadata.len(), 3);
+
+    // Flattening writes the tree's entries with their metadata.
+    let out = tmp.path().join("flat");
+    fs::create_dir(&out).unwrap();
+    view.flatten_into(&out).unwrap();
+    assert_eq!(fs::read_to_string(out.join("app/hello")).unwrap(), "hi\n");
+    let m = fs::metadata(out.join("app")).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o750, 7));
+    assert_eq!(m.mtime(), 1_700_000_000);
+    assert_eq!(fs::read_link(out.join("fx")).unwrap(), Path::new("/app"));
+    assert_eq!(
+        fs::read(out.join("etc/passwd")).unwrap(),
+        fs::read(&outside).unwrap()
+    );
+    assert!(out.join("etc/hosts").is_file());
 }

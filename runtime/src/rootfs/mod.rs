@@ -1,5 +1,6 @@
-//! A read-only merged view of a chain of snapshot directories: what an
-//! overlayfs mount of them would show, computed without mounting.
+//! A read-only merged view of a chain of layers (snapshot directories, and
+//! in-memory layers a build wrote but has not unpacked): what an overlayfs
+//! mount of them would show, computed without mounting.
 //!
 //! Owns path resolution inside an image (for `USER` lookups in `/etc/passwd`,
 //! `WORKDIR` checks, `COPY --from` sources, …) and flattening a chain into a
@@ -19,43 +20,43 @@
 //! loop. Only names inside the layer directories are ever looked at; no
 //! symlink is followed on the host.
 
+mod entry;
 mod error;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, DirBuilder, Metadata, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, Timespec, Timestamps, Uid};
 
+use crate::layer::tree::LayerTree;
+pub use entry::{EntryKind, EntryMeta, EntrySource, Found};
 use error::IoContext;
 pub use error::RootfsError;
 
 /// Symlinks followed while resolving one path before it counts as a loop.
 const MAX_SYMLINKS: u32 = 255;
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 
-/// A chain of snapshot directories seen as one tree. Holds no open files.
+/// One layer of a view.
+#[derive(Debug, Clone)]
+pub enum FsLayer {
+    /// A snapshot directory (overlay whiteouts and opaque markers).
+    Dir(PathBuf),
+    /// A layer this build wrote and has not unpacked: its entries in memory.
+    Tree(Arc<LayerTree>),
+}
+
+/// A chain of layers seen as one tree. Holds no open files.
 #[derive(Debug, Clone)]
 pub struct LayeredFs {
     /// Bottom first.
-    layers: Vec<PathBuf>,
-}
-
-/// A path found in the merged tree.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The absolute in-image path after resolving symlinks (lossy UTF-8 if a
-    /// name is not UTF-8).
-    pub path: String,
-    /// Where the entry that wins lives on the host (in its layer).
-    pub host_path: PathBuf,
-    /// That entry's own metadata (not followed if it is a symlink).
-    pub metadata: Metadata,
+    layers: Vec<FsLayer>,
 }
 
 /// A merged path: the layer that decides it, that layer's metadata, and for
@@ -63,18 +64,26 @@ pub struct Found {
 #[derive(Debug, Clone)]
 struct Node {
     top: usize,
-    metadata: Metadata,
+    metadata: EntryMeta,
     dirs: Vec<usize>,
 }
 
 impl LayeredFs {
-    /// A view of `layers`, bottom first (the order of an image's `rootfs.diff_ids`).
+    /// A view of snapshot directories, bottom first (the order of an
+    /// image's `rootfs.diff_ids`).
     pub fn new(layers: Vec<PathBuf>) -> LayeredFs {
+        LayeredFs {
+            layers: layers.into_iter().map(FsLayer::Dir).collect(),
+        }
+    }
+
+    /// A view of snapshot directories and in-memory layers, bottom first.
+    pub fn from_layers(layers: Vec<FsLayer>) -> LayeredFs {
         LayeredFs { layers }
     }
 
-    /// The layer directories, bottom first.
-    pub fn layers(&self) -> &[PathBuf] {
+    /// The layers, bottom first.
+    pub fn layers(&self) -> &[FsLayer] {
         &self.layers
     }
 
@@ -142,16 +151,12 @@ impl LayeredFs {
         if node.metadata.len() > max_bytes {
             return Err(too_large(node.metadata.len()));
         }
-        let host = self.host_path(node.top, &comps);
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&host)
-            .at("open", &host)?;
+        let found = self.found(&comps, node);
+        let file = found.open()?;
         let mut buf = Vec::new();
         file.take(max_bytes.saturating_add(1))
             .read_to_end(&mut buf)
-            .at("read", &host)?;
+            .at("read", Path::new(&found.path))?;
         if buf.len() as u64 > max_bytes {
             return Err(too_large(buf.len() as u64));
         }
@@ -180,32 +185,35 @@ impl LayeredFs {
         // cannot overflow the thread's stack. A directory's mode and times
         // are set when it is left: after its children are written.
         enum Step {
-            Enter(PathBuf, Vec<usize>),
-            Leave(PathBuf, Metadata),
+            Enter(Vec<OsString>, Vec<usize>),
+            Leave(PathBuf, EntryMeta),
         }
-        let mut steps = vec![Step::Enter(PathBuf::new(), root.dirs)];
+        let mut steps = vec![Step::Enter(Vec::new(), root.dirs)];
         while let Some(step) = steps.pop() {
-            let (rel, dirs) = match step {
+            let (comps, dirs) = match step {
                 Step::Leave(dst, metadata) => {
                     copier.finish(&dst, &metadata)?;
                     continue;
                 }
-                Step::Enter(rel, dirs) => (rel, dirs),
+                Step::Enter(comps, dirs) => (comps, dirs),
             };
+            let rel = rel_path(&comps);
             for (name, child) in self.children(&rel, &dirs)? {
-                let child_rel = rel.join(&name);
-                let src = self.layers[child.top].join(&child_rel);
-                let dst = dest.join(&child_rel);
-                if child.metadata.is_dir() {
+                let mut child_comps = comps.clone();
+                child_comps.push(name);
+                let dst = dest.join(rel_path(&child_comps));
+                let child_dirs = child.dirs.clone();
+                let found = self.found(&child_comps, child);
+                if found.metadata.is_dir() {
                     DirBuilder::new()
                         .mode(0o700)
                         .create(&dst)
                         .at("create directory", &dst)?;
-                    copier.owner_and_xattrs(&src, &dst, &child.metadata)?;
-                    steps.push(Step::Leave(dst, child.metadata));
-                    steps.push(Step::Enter(child_rel, child.dirs));
+                    copier.owner_and_xattrs(&found, &dst)?;
+                    steps.push(Step::Leave(dst, found.metadata));
+                    steps.push(Step::Enter(child_comps, child_dirs));
                 } else {
-                    copier.copy(&src, &dst, &child.metadata)?;
+                    copier.copy(&found, &dst)?;
                 }
             }
         }
@@ -220,17 +228,79 @@ impl LayeredFs {
             }
             path.push_str(&c.to_string_lossy());
         }
+        let source = match &self.layers[node.top] {
+            FsLayer::Dir(dir) => {
+                let mut p = dir.clone();
+                p.extend(comps);
+                EntrySource::Host(p)
+            }
+            FsLayer::Tree(tree) => match tree_path(&rel_path(comps)).and_then(|r| tree.get(r)) {
+                Some(e) => EntrySource::Tree(e.clone()),
+                // The root of an in-memory layer has no entry of its own.
+                None => EntrySource::Tree(crate::layer::tree::TreeEntry {
+                    kind: crate::layer::tree::TreeKind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    mtime: 0,
+                    xattrs: Vec::new(),
+                    link_key: None,
+                }),
+            },
+        };
         Found {
             path,
-            host_path: self.host_path(node.top, comps),
             metadata: node.metadata,
+            source,
         }
     }
 
-    fn host_path(&self, layer: usize, comps: &[OsString]) -> PathBuf {
-        let mut p = self.layers[layer].clone();
-        p.extend(comps);
-        p
+    /// The entry at `rel` in one layer, as that layer alone has it.
+    fn stat(&self, layer: usize, rel: &Path) -> Result<Option<EntryMeta>, RootfsError> {
+        match &self.layers[layer] {
+            FsLayer::Dir(dir) => {
+                let host = dir.join(rel);
+                match fs::symlink_metadata(&host) {
+                    Ok(m) => Ok(Some(EntryMeta::from_metadata(&m))),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).at("look at", &host),
+                }
+            }
+            FsLayer::Tree(tree) => Ok(tree_path(rel)
+                .and_then(|r| tree.get(r))
+                .map(EntryMeta::from_tree)),
+        }
+    }
+
+    /// Whether the directory at `rel` in one layer hides the lower layers'.
+    fn opaque(&self, layer: usize, rel: &Path) -> Result<bool, RootfsError> {
+        match &self.layers[layer] {
+            FsLayer::Dir(dir) => is_opaque(&dir.join(rel)),
+            FsLayer::Tree(_) => Ok(false),
+        }
+    }
+
+    /// The names in the directory at `rel` of one layer.
+    fn names(
+        &self,
+        layer: usize,
+        rel: &Path,
+        out: &mut BTreeSet<Vec<u8>>,
+    ) -> Result<(), RootfsError> {
+        match &self.layers[layer] {
+            FsLayer::Dir(dir) => {
+                let host = dir.join(rel);
+                for entry in fs::read_dir(&host).at("list", &host)? {
+                    out.insert(entry.at("list", &host)?.file_name().into_vec());
+                }
+            }
+            FsLayer::Tree(tree) => {
+                if let Some(r) = tree_path(rel) {
+                    out.extend(tree.children(r).map(|(n, _)| n.as_bytes().to_vec()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The image root: every layer's root directory down to the first
@@ -239,18 +309,23 @@ impl LayeredFs {
         let mut dirs = Vec::new();
         let mut top = None;
         for l in (0..self.layers.len()).rev() {
-            let path = &self.layers[l];
-            let metadata = fs::metadata(path).at("look at layer", path)?;
-            if !metadata.is_dir() {
-                return Err(RootfsError::Io {
-                    action: "use layer",
-                    path: path.clone(),
-                    source: io::Error::other("not a directory"),
-                });
-            }
+            let metadata = match &self.layers[l] {
+                FsLayer::Dir(path) => {
+                    let metadata = fs::metadata(path).at("look at layer", path)?;
+                    if !metadata.is_dir() {
+                        return Err(RootfsError::Io {
+                            action: "use layer",
+                            path: path.clone(),
+                            source: io::Error::other("not a directory"),
+                        });
+                    }
+                    EntryMeta::from_metadata(&metadata)
+                }
+                FsLayer::Tree(_) => EntryMeta::root_dir(),
+            };
             top.get_or_insert((l, metadata));
             dirs.push(l);
-            if is_opaque(path)? {
+            if self.opaque(l, Path::new(""))? {
                 break;
             }
         }
@@ -269,15 +344,13 @@ impl LayeredFs {
         parent_dirs: &[usize],
         name: &OsStr,
     ) -> Result<Option<Node>, RootfsError> {
+        let rel = parent_rel.join(name);
         let mut found: Option<Node> = None;
         for &l in parent_dirs {
-            let host = self.layers[l].join(parent_rel).join(name);
-            let metadata = match fs::symlink_metadata(&host) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).at("look at", &host),
+            let Some(metadata) = self.stat(l, &rel)? else {
+                continue;
             };
-            if is_whiteout(&metadata) {
+            if metadata.is_whiteout() {
                 break;
             }
             let is_dir = metadata.is_dir();
@@ -297,7 +370,7 @@ impl LayeredFs {
                 Some(_) if !is_dir => break,
                 Some(node) => node.dirs.push(l),
             }
-            if is_opaque(&host)? {
+            if self.opaque(l, &rel)? {
                 break;
             }
         }
@@ -308,10 +381,7 @@ impl LayeredFs {
     fn children(&self, rel: &Path, dirs: &[usize]) -> Result<Vec<(OsString, Node)>, RootfsError> {
         let mut names = BTreeSet::new();
         for &l in dirs {
-            let host = self.layers[l].join(rel);
-            for entry in fs::read_dir(&host).at("list", &host)? {
-                names.insert(entry.at("list", &host)?.file_name().into_vec());
-            }
+            self.names(l, rel, &mut names)?;
         }
         let mut out = Vec::with_capacity(names.len());
         for name in names {
@@ -354,16 +424,16 @@ impl LayeredFs {
             let Some(node) = self.child(&rel, &parent.dirs, &c)? else {
                 return Ok(None);
             };
-            let file_type = node.metadata.file_type();
-            if file_type.is_symlink() && (follow_final || !pending.is_empty()) {
+            if node.metadata.is_symlink() && (follow_final || !pending.is_empty()) {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(RootfsError::SymlinkLoop {
                         path: path.to_owned(),
                     });
                 }
-                let host = self.layers[node.top].join(&rel).join(&c);
-                let target = fs::read_link(&host).at("read symlink", &host)?;
+                let mut link_comps = comps.clone();
+                link_comps.push(c);
+                let target = self.found(&link_comps, node).read_link()?;
                 let target = target.as_os_str().as_bytes();
                 if target.starts_with(b"/") {
                     comps.clear();
@@ -375,7 +445,7 @@ impl LayeredFs {
                 continue;
             }
             comps.push(c);
-            if file_type.is_dir() {
+            if node.metadata.is_dir() {
                 stack.push(node);
             } else if pending.is_empty() {
                 return Ok(Some((comps, node)));
@@ -388,6 +458,12 @@ impl LayeredFs {
     }
 }
 
+/// A relative path as an in-memory layer names it; `None` if it is not
+/// UTF-8 (such a name cannot be in an in-memory layer).
+fn tree_path(rel: &Path) -> Option<&str> {
+    rel.to_str()
+}
+
 /// Copies single entries for [`LayeredFs::flatten_into`].
 struct Copier {
     /// Owners are only set when running as root; others cannot give files away.
@@ -398,88 +474,82 @@ struct Copier {
 
 impl Copier {
     /// Copies a non-directory entry with its metadata.
-    fn copy(&mut self, src: &Path, dst: &Path, metadata: &Metadata) -> Result<(), RootfsError> {
-        let file_type = metadata.file_type();
-        if file_type.is_file() {
-            let key = (metadata.dev(), metadata.ino());
-            if metadata.nlink() > 1
-                && let Some(first) = self.links.get(&key)
-            {
-                return fs::hard_link(first, dst).at("create hardlink", dst);
+    fn copy(&mut self, src: &Found, dst: &Path) -> Result<(), RootfsError> {
+        let metadata = &src.metadata;
+        match metadata.kind {
+            EntryKind::File => {
+                if let Some(key) = metadata.link_key
+                    && let Some(first) = self.links.get(&key)
+                {
+                    return fs::hard_link(first, dst).at("create hardlink", dst);
+                }
+                let mut from = src.open()?;
+                let mut to = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dst)
+                    .at("create", dst)?;
+                // Uses copy_file_range where the kernel can: bounded memory,
+                // and reflinks on filesystems that support them.
+                io::copy(&mut from, &mut to).at("copy into", dst)?;
+                drop(to);
+                if let Some(key) = metadata.link_key {
+                    self.links.insert(key, dst.to_path_buf());
+                }
             }
-            let mut from = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(src)
-                .at("open", src)?;
-            let mut to = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(dst)
-                .at("create", dst)?;
-            // Uses copy_file_range where the kernel can: bounded memory, and
-            // reflinks on filesystems that support them.
-            io::copy(&mut from, &mut to).at("copy into", dst)?;
-            drop(to);
-            if metadata.nlink() > 1 {
-                self.links.insert(key, dst.to_path_buf());
+            EntryKind::Symlink => {
+                let target = src.read_link()?;
+                std::os::unix::fs::symlink(&target, dst).at("create symlink", dst)?;
             }
-        } else if file_type.is_symlink() {
-            let target = fs::read_link(src).at("read symlink", src)?;
-            std::os::unix::fs::symlink(&target, dst).at("create symlink", dst)?;
-        } else {
             // FIFOs, devices and sockets: whiteouts never get here.
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                dst,
-                FileType::from_raw_mode(metadata.mode()),
-                Mode::from_raw_mode(0o600),
-                metadata.rdev(),
-            )
-            .at("create special file", dst)?;
+            _ => {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    dst,
+                    FileType::from_raw_mode(metadata.type_bits()),
+                    Mode::from_raw_mode(0o600),
+                    metadata.rdev,
+                )
+                .at("create special file", dst)?;
+            }
         }
-        self.owner_and_xattrs(src, dst, metadata)?;
+        self.owner_and_xattrs(src, dst)?;
         self.finish(dst, metadata)
     }
 
     /// Owner first (chown clears setuid bits and file capabilities), then xattrs.
-    fn owner_and_xattrs(
-        &self,
-        src: &Path,
-        dst: &Path,
-        metadata: &Metadata,
-    ) -> Result<(), RootfsError> {
+    fn owner_and_xattrs(&self, src: &Found, dst: &Path) -> Result<(), RootfsError> {
         if self.as_root {
             rustix::fs::chownat(
                 rustix::fs::CWD,
                 dst,
-                Some(Uid::from_raw(metadata.uid())),
-                Some(Gid::from_raw(metadata.gid())),
+                Some(Uid::from_raw(src.metadata.uid)),
+                Some(Gid::from_raw(src.metadata.gid)),
                 AtFlags::SYMLINK_NOFOLLOW,
             )
             .at("set the owner of", dst)?;
         }
-        copy_xattrs(src, dst, self.as_root)
+        set_xattrs(&src.xattrs()?, dst, self.as_root)
     }
 
     /// Mode (not for symlinks) and times, last.
-    fn finish(&self, dst: &Path, metadata: &Metadata) -> Result<(), RootfsError> {
-        if !metadata.file_type().is_symlink() {
+    fn finish(&self, dst: &Path, metadata: &EntryMeta) -> Result<(), RootfsError> {
+        if !metadata.is_symlink() {
             fs::set_permissions(
                 dst,
-                std::os::unix::fs::PermissionsExt::from_mode(metadata.mode() & 0o7777),
+                std::os::unix::fs::PermissionsExt::from_mode(metadata.permissions),
             )
             .at("set the mode of", dst)?;
         }
         let times = Timestamps {
             last_access: Timespec {
-                tv_sec: metadata.atime(),
-                tv_nsec: metadata.atime_nsec(),
+                tv_sec: metadata.atime,
+                tv_nsec: metadata.atime_nsec,
             },
             last_modification: Timespec {
-                tv_sec: metadata.mtime(),
-                tv_nsec: metadata.mtime_nsec(),
+                tv_sec: metadata.mtime,
+                tv_nsec: metadata.mtime_nsec,
             },
         };
         rustix::fs::utimensat(rustix::fs::CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW)
@@ -487,30 +557,17 @@ impl Copier {
     }
 }
 
-/// Copies xattrs (never `trusted.overlay.*`, which belong to the layers'
-/// overlay bookkeeping). A destination that cannot hold a kind of xattr
+/// Sets xattrs on a copy. A destination that cannot hold a kind of xattr
 /// (no support, or `security.*`/`trusted.*` refused to a non-root user)
 /// does not fail the copy.
-fn copy_xattrs(src: &Path, dst: &Path, as_root: bool) -> Result<(), RootfsError> {
-    let names = match xattr::list(src) {
-        Ok(names) => names,
-        Err(e) if unsupported(&e) => return Ok(()),
-        Err(e) => return Err(e).at("list extended attributes of", src),
-    };
-    for name in names {
-        let bytes = name.as_bytes();
-        if bytes.starts_with(OVERLAY_XATTR_PREFIX) {
-            continue;
-        }
-        let Some(value) = xattr::get(src, &name).at("read extended attributes of", src)? else {
-            continue; // removed meanwhile
-        };
-        match xattr::set(dst, &name, &value) {
+fn set_xattrs(xattrs: &[(Vec<u8>, Vec<u8>)], dst: &Path, as_root: bool) -> Result<(), RootfsError> {
+    for (name, value) in xattrs {
+        match xattr::set(dst, OsStr::from_bytes(name), value) {
             Ok(()) => {}
             Err(e) if unsupported(&e) => {}
             Err(e)
-                if bytes.starts_with(b"security.")
-                    || (!as_root && bytes.starts_with(b"trusted.")) =>
+                if name.starts_with(b"security.")
+                    || (!as_root && name.starts_with(b"trusted.")) =>
             {
                 if !matches!(
                     e.raw_os_error(),
@@ -527,11 +584,6 @@ fn copy_xattrs(src: &Path, dst: &Path, as_root: bool) -> Result<(), RootfsError>
 
 fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOTSUP)
-}
-
-fn is_whiteout(metadata: &Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    metadata.file_type().is_char_device() && metadata.rdev() == 0
 }
 
 fn is_opaque(path: &Path) -> Result<bool, RootfsError> {
