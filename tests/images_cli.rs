@@ -653,6 +653,15 @@ fn prune_removes_snapshots_nothing_uses() {
     let leftover = snapshots.join(".unpack-crashed");
     fs::create_dir_all(&leftover).expect("mkdir");
     backdate(&leftover, 2 * HOUR);
+    // Saved layer indexes go with their layers.
+    let index = |diff_id: &Digest| -> PathBuf {
+        let path = snapshots.join(format!(".index-{}", diff_id.hex()));
+        fs::write(&path, "{}\n").expect("write");
+        backdate(&path, HOUR);
+        path
+    };
+    let used_index = index(&app.layers[0]);
+    let unused_index = index(&Digest::of(b"unused index"));
 
     assert_eq!(
         env.ok(&["prune", "-f"]),
@@ -662,6 +671,8 @@ fn prune_removes_snapshots_nothing_uses() {
     assert!(!unused.exists());
     assert!(fresh.is_dir());
     assert!(!leftover.exists());
+    assert!(used_index.exists());
+    assert!(!unused_index.exists());
 }
 
 /// Runs skopeo if installed; under CI a missing skopeo is a failure.

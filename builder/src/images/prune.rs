@@ -95,6 +95,12 @@ pub fn prune(store: &Store, options: &PruneOptions) -> Result<PruneReport, Image
             report.bytes_freed = report.bytes_freed.saturating_add(size);
         }
     }
+    // Indexes are small and not counted; they go with their layers.
+    for diff_id in snapshots.indexed()? {
+        if !wanted.contains(&diff_id) && !is_recent(&snapshots.index_path(&diff_id), now) {
+            snapshots.remove_index(&diff_id)?;
+        }
+    }
     snapshots.clean_staging(STAGING_MAX_AGE)?;
     Ok(report)
 }

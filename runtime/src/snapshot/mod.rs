@@ -3,7 +3,8 @@
 //!
 //! Owns the `snapshots/` directory: unpacking layer blobs into it
 //! ([`Snapshots::ensure`]), directories being built into new layers
-//! ([`Staging`]), listing, removal and cleaning up after crashes.
+//! ([`Staging`]), saved layer indexes, listing, removal and cleaning up
+//! after crashes.
 //!
 //! A snapshot appears under its final name only complete and verified:
 //! content is unpacked into a unique work directory next to it (same
@@ -32,6 +33,9 @@
 //! .trash-<unique>/    a snapshot being removed
 //! .lock-<64 hex>      serialises `ensure` of one layer (saves duplicate work only)
 //! .boot-<64 hex>      the boot the snapshot was written in (see above)
+//! .index-<64 hex>     the metadata of a layer a build laid out in memory and
+//!                     never unpacked (see `layer::tree`), so later builds can
+//!                     place files on top of it without unpacking it either
 //! ```
 //!
 //! Work directories hold an exclusive `flock` while in use, so
@@ -54,6 +58,7 @@ use error::IoContext;
 pub use error::SnapshotError;
 
 use crate::layer::decompress::decompress;
+use crate::layer::tree::LayerTree;
 use crate::layer::unpack::{UnpackOptions, unpack};
 use crate::store::{Descriptor, Digest, Hasher, Store};
 
@@ -65,6 +70,7 @@ const STAGE_PREFIX: &str = ".stage-";
 const TRASH_PREFIX: &str = ".trash-";
 const LOCK_PREFIX: &str = ".lock-";
 const BOOT_PREFIX: &str = ".boot-";
+const INDEX_PREFIX: &str = ".index-";
 
 /// Tells work directories of one process apart; the pid tells processes apart.
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -208,6 +214,65 @@ impl Snapshots {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Where the saved index of a layer lives (whether or not it exists).
+    pub fn index_path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(format!("{INDEX_PREFIX}{}", diff_id.hex()))
+    }
+
+    /// Saves the metadata of a layer laid out in memory (see
+    /// [`LayerTree::write_index`]), so later builds can answer questions
+    /// about the layer without unpacking it. Written to a temporary file
+    /// and renamed: an index is complete or absent.
+    pub fn save_index(&self, diff_id: &Digest, tree: &LayerTree) -> Result<(), SnapshotError> {
+        let path = self.index_path(diff_id);
+        let tmp = self.dir.join(unique_name(STAGE_PREFIX));
+        let written = (|| {
+            let mut out = io::BufWriter::new(File::create(&tmp)?);
+            tree.write_index(&mut out)?;
+            out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            fs::rename(&tmp, &path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written.at("save the layer index", &path)
+    }
+
+    /// The saved metadata of a layer, its files naming where the snapshot
+    /// would hold them; `None` if there is no usable index.
+    pub fn load_index(&self, diff_id: &Digest) -> Option<LayerTree> {
+        let file = File::open(self.index_path(diff_id)).ok()?;
+        LayerTree::read_index(&mut io::BufReader::new(file), &self.path(diff_id)).ok()
+    }
+
+    /// The diff IDs of layers with a saved index, sorted.
+    pub fn indexed(&self) -> Result<Vec<Digest>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).at("list", &self.dir)? {
+            let entry = entry.at("list", &self.dir)?;
+            if let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(INDEX_PREFIX))
+                .and_then(|hex| Digest::from_hex(hex).ok())
+            {
+                out.push(digest);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a layer's saved index; `Ok(false)` if there was none.
+    pub fn remove_index(&self, diff_id: &Digest) -> Result<bool, SnapshotError> {
+        let path = self.index_path(diff_id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).at("remove", &path),
+        }
     }
 
     /// Removes a snapshot; `Ok(false)` if there was none. The caller makes
