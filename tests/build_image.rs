@@ -335,6 +335,14 @@ fn cache_hits_and_one_file_change() {
     assert_eq!(changed.matches("CACHED").count(), 1, "{changed}");
     let m = env.image(NAME).merged(&env.path("m"));
     assert_eq!(m.read("/b/2.txt"), "changed");
+    // COPY lays its layers out in memory and answers later steps from that
+    // (or, on a rebuild, from the saved index): no layer was unpacked.
+    let unpacked: Vec<String> = fs::read_dir(env.root().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(unpacked, Vec::<String>::new());
 
     let fresh = env.build_ok(&["-t", "t", "--no-cache", c]);
     assert!(!fresh.contains("CACHED"), "{fresh}");
@@ -471,10 +479,14 @@ fn bad_input_names_the_line_and_leaves_no_image() {
                 .collect()
         })
         .unwrap_or_default();
-    // Snapshots and their boot markers may stay (complete layers are the
-    // build cache); work directories may not.
-    let work_dir =
-        |n: &String| n.starts_with('.') && !n.starts_with(".boot-") && !n.starts_with(".lock-");
+    // Snapshots, their boot markers and layer indexes may stay (complete
+    // layers are the build cache); work directories may not.
+    let work_dir = |n: &String| {
+        n.starts_with('.')
+            && ![".boot-", ".lock-", ".index-"]
+                .iter()
+                .any(|p| n.starts_with(p))
+    };
     assert!(!leftovers.iter().any(work_dir), "{leftovers:?}");
 }
 
@@ -554,4 +566,45 @@ fn add_from_a_loopback_url_with_checksum() {
         err.contains("Dockerfile:2: ADD failed: checksum of http://127.0.0.1"),
         "{err}"
     );
+}
+
+#[test]
+fn hardlinks_in_the_context_stay_linked() {
+    let env = Env::new();
+    let ctx = env.write("ctx", &[("d/one", "shared"), ("d/z", "other")]);
+    fs::hard_link(ctx.join("d/one"), ctx.join("d/two")).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch AS src\nCOPY d /d\nFROM scratch\nCOPY --from=src /d /copy\n",
+    )
+    .unwrap();
+    env.build_ok(&["-t", "t", ctx.to_str().unwrap()]);
+    let image = env.image(NAME);
+    let kinds = |layer| -> Vec<(String, u8)> {
+        image
+            .layer_entries(layer)
+            .into_iter()
+            .map(|(p, kind, ..)| (p, kind))
+            .collect()
+    };
+    let expected = |dir: &str| {
+        vec![
+            (format!("{dir}/"), b'5'),
+            (format!("{dir}/one"), b'0'),
+            (format!("{dir}/two"), b'1'),
+            (format!("{dir}/z"), b'0'),
+        ]
+    };
+    // COPY --from an earlier stage's (in-memory) layer keeps them too.
+    assert_eq!(kinds(0), expected("copy"));
+    let m = image.merged(&env.path("m"));
+    assert_eq!(m.read("/copy/two"), "shared");
+    env.build_ok(&["-t", "t", "--target", "src", ctx.to_str().unwrap()]);
+    let first = env.image(NAME);
+    let kinds: Vec<(String, u8)> = first
+        .layer_entries(0)
+        .into_iter()
+        .map(|(p, kind, ..)| (p, kind))
+        .collect();
+    assert_eq!(kinds, expected("d"));
 }

@@ -4,25 +4,28 @@
 //! A step first *plans*: it resolves its sources (context paths, wildcards,
 //! an earlier stage's or image's files, heredocs, URLs) and computes its
 //! cache key from what it will copy (content digests via the stat cache,
-//! never mtimes). On a cache miss it *materialises* the layer: the copied
-//! entries, plus their ancestor directories as they are in the parent image
-//! (what an overlay diff would contain), into a staging directory that the
-//! layer writer turns into a blob and that then becomes the layer's
-//! snapshot.
+//! never mtimes). On a cache miss it *lays out* the layer in memory: the
+//! copied entries, plus their ancestor directories as they are in the parent
+//! image (what an overlay diff would contain), as a [`LayerTree`] whose
+//! files stay where they are (the context, a download, another layer). The
+//! layer writer streams them from there into the blob, so a COPY reads each
+//! file once more after hashing it and writes no copy of it to disk; the
+//! tree then stands in for the layer's snapshot for the rest of the build,
+//! and the snapshot is unpacked from the blob only when a step needs the
+//! files on disk.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use berth_runtime::layer::decompress;
+use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::unpack::{UnpackOptions, Whiteouts, unpack};
-use berth_runtime::layer::writer::{LayerOptions, write_layer};
-use berth_runtime::rootfs::LayeredFs;
-use berth_runtime::snapshot::Staging;
+use berth_runtime::layer::writer::{LayerOptions, write_layer_tree};
+use berth_runtime::rootfs::{Found, LayeredFs};
 
 use super::BuildError;
 use super::ownership::{self, Owner};
@@ -79,15 +82,22 @@ struct Entry {
     mode: u32,
     owner: Owner,
     mtime: i64,
-    xattrs_from: Option<PathBuf>,
+    xattrs: XattrSource,
+    /// (device, inode) of a source with several links.
+    link_key: Option<(u64, u64)>,
+}
+
+/// Where an entry's extended attributes come from. Host files are read
+/// only once the step misses the cache, so cached steps never pay for it.
+enum XattrSource {
+    None,
+    Host(PathBuf),
+    Known(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 enum Kind {
     Dir,
-    File {
-        from: PathBuf,
-    },
-    Bytes(Vec<u8>),
+    File(FileData),
     Symlink(PathBuf),
     /// An archive unpacked into the directory `dest`.
     Archive {
@@ -191,11 +201,14 @@ fn copy_step(
                                 String::new(),
                                 Entry {
                                     dest: String::new(),
-                                    kind: Kind::Bytes(content.clone()),
+                                    kind: Kind::File(FileData::Bytes(Arc::from(
+                                        content.as_slice(),
+                                    ))),
                                     mode: 0o644,
                                     owner: Owner { uid: 0, gid: 0 },
                                     mtime: sb.session.now,
-                                    xattrs_from: None,
+                                    xattrs: XattrSource::None,
+                                    link_key: None,
                                 },
                             )],
                         });
@@ -264,38 +277,19 @@ fn copy_step(
     let parent = if spec.link {
         LayeredFs::new(Vec::new())
     } else {
-        sb.session.rootfs(&sb.state.layers)?
+        sb.session.layout_view(&sb.state.layers)?
     };
-    let staging = sb
-        .session
-        .snapshots
-        .stage()
-        .map_err(|e| fail(e.to_string()))?;
-    let root = staging.path().to_path_buf();
     let dest = resolve_in(&parent, &spec.dest);
     let new_dir_owner = owner.unwrap_or(Owner { uid: 0, gid: 0 });
     // BuildKit creates missing parent directories with the --chmod mode too.
     let new_dir_mode = spec.chmod.as_ref().map_or(0o755, |c| c.apply(0o755, true));
-    let mut writer = Materializer {
-        root: &root,
+    let mut layout = TreeBuilder {
+        tree: LayerTree::new(),
         parent: &parent,
         now: sb.session.now,
         new_dir_mode,
         new_dir_owner,
-        made: BTreeSet::new(),
-        dir_meta: Vec::new(),
     };
-    let copied = AtomicU64::new(0);
-    let report = |n: u64| {
-        // Directories and symlinks copy no bytes: nothing to report.
-        if n == 0 {
-            return;
-        }
-        let total = copied.fetch_add(n, Ordering::Relaxed) + n;
-        sb.progress(BuildEvent::Bytes { step, bytes: total });
-    };
-    let mut batch: Vec<Entry> = Vec::new();
-    let mut pending: HashMap<String, usize> = HashMap::new();
     for p in planned {
         let target = if p.is_dir && !spec.parents {
             dest.clone()
@@ -304,7 +298,7 @@ fn copy_step(
         } else {
             dest.clone()
         };
-        writer.ancestors(&target).map_err(|e| fail(e.to_string()))?;
+        layout.ancestors(&target).map_err(fail)?;
         for (rel, mut entry) in p.entries {
             entry.dest = if rel.is_empty() {
                 target.clone()
@@ -316,86 +310,49 @@ fn copy_step(
             {
                 entry.mode = chmod.apply(entry.mode, matches!(entry.kind, Kind::Dir));
             }
-            // Files and symlinks are written in parallel batches; anything
-            // whose order matters (a directory or archive where a batched
-            // entry goes, a file replacing a directory) flushes the batch
-            // first, so later sources still replace earlier ones.
-            let is_leaf = matches!(
-                entry.kind,
-                Kind::File { .. } | Kind::Bytes(_) | Kind::Symlink(_)
-            );
-            let abs = display_path(&entry.dest);
-            let must_flush = if is_leaf {
-                writer.made.contains(&abs)
-            } else {
-                matches!(entry.kind, Kind::Archive { .. }) || pending.contains_key(&entry.dest)
-            };
-            if must_flush {
-                writer
-                    .write_batch(&mut batch, &report)
-                    .map_err(|(dest, e)| {
-                        fail(format!("cannot copy to {}: {e}", display_path(&dest)))
-                    })?;
-                pending.clear();
-            }
-            if is_leaf && !writer.made.contains(&abs) {
-                match pending.get(&entry.dest) {
-                    Some(&i) => batch[i] = entry,
-                    None => {
-                        pending.insert(entry.dest.clone(), batch.len());
-                        batch.push(entry);
-                    }
-                }
-                continue;
-            }
-            report(
-                writer.write(&entry).map_err(|e| {
-                    fail(format!("cannot copy to {}: {e}", display_path(&entry.dest)))
-                })?,
-            );
-            if matches!(entry.kind, Kind::Dir) {
-                writer.record_dir(&entry);
-            }
+            layout.put(sb, entry).map_err(fail)?;
         }
     }
-    writer
-        .write_batch(&mut batch, &report)
-        .map_err(|(dest, e)| fail(format!("cannot copy to {}: {e}", display_path(&dest))))?;
-    writer.finish().map_err(|e| fail(e.to_string()))?;
-    let bytes = copied.load(Ordering::Relaxed);
+    // The tree reads downloaded files until the build ends.
+    for d in downloads {
+        sb.session.hold(d.into_staging());
+    }
 
-    let layer = commit_staging(sb, staging, &key).map_err(fail)?;
+    let (layer, bytes) = commit_tree(sb, step, layout.tree, &key).map_err(fail)?;
     let created = sb.created_now();
     sb.commit_layer(ins, Some(layer), created);
     sb.session.done(step, started.elapsed(), bytes);
     Ok(())
 }
 
-/// Turns a filled staging directory into a layer blob and a snapshot, and
-/// records it in the cache under `key`.
-fn commit_staging(
+/// Writes a laid-out layer into a blob, keeps the tree for later steps of
+/// this build, and records the layer in the cache under `key`. Returns the
+/// layer and its tar size.
+fn commit_tree(
     sb: &StageBuilder<'_, '_>,
-    staging: Staging,
+    step: StepId,
+    tree: LayerTree,
     key: &CacheKey,
-) -> Result<LayerRef, String> {
-    let layer = write_layer(
+) -> Result<(LayerRef, u64), String> {
+    let report = |bytes: u64| sb.progress(BuildEvent::Bytes { step, bytes });
+    let layer = write_layer_tree(
         sb.session.store,
-        staging.path(),
+        &tree,
         &LayerOptions {
             compression: sb.session.options.compression,
             source_date_epoch: sb.session.options.source_date_epoch,
             overlay_whiteouts: false,
         },
-        &|_| {},
+        &report,
     )
     .map_err(|e| e.to_string())?;
-    staging.commit(&layer.diff_id).map_err(|e| e.to_string())?;
+    sb.session.keep_tree(&layer.diff_id, tree);
     let layer_ref = LayerRef {
         descriptor: layer.descriptor,
         diff_id: layer.diff_id,
     };
     record(sb, key, &layer_ref, &sb.created_now());
-    Ok(layer_ref)
+    Ok((layer_ref, layer.uncompressed_size))
 }
 
 /// Saves a cache record; a failure only costs a rebuild next time.
@@ -460,7 +417,7 @@ pub(crate) fn run_workdir(
         sb.session.done(step, started.elapsed(), 0);
         return Ok(());
     }
-    let parent = sb.session.rootfs(&sb.state.layers)?;
+    let parent = sb.session.layout_view(&sb.state.layers)?;
     let real = resolve_in(&parent, &dir);
     if is_dir_in(&parent, &real) {
         // Nothing to create: BuildKit's diff would be empty too.
@@ -468,25 +425,15 @@ pub(crate) fn run_workdir(
         sb.session.done(step, started.elapsed(), 0);
         return Ok(());
     }
-    let staging = sb
-        .session
-        .snapshots
-        .stage()
-        .map_err(|e| fail(e.to_string()))?;
-    let root = staging.path().to_path_buf();
-    let mut m = Materializer {
-        root: &root,
+    let mut layout = TreeBuilder {
+        tree: LayerTree::new(),
         parent: &parent,
         now: sb.session.now,
         new_dir_mode: 0o755,
         new_dir_owner: owner,
-        made: BTreeSet::new(),
-        dir_meta: Vec::new(),
     };
-    m.ancestors(&join(&real, "x"))
-        .map_err(|e| fail(e.to_string()))?;
-    m.finish().map_err(|e| fail(e.to_string()))?;
-    let layer = commit_staging(sb, staging, &key).map_err(fail)?;
+    layout.ancestors(&join(&real, "x")).map_err(fail)?;
+    let (layer, _) = commit_tree(sb, step, layout.tree, &key).map_err(fail)?;
     let created = sb.created_now();
     sb.commit_layer(ins, Some(layer), created);
     sb.session.done(step, started.elapsed(), 0);
@@ -716,7 +663,10 @@ fn plan_context(
         key.str("src").str(&name);
         let mut entries = Vec::new();
         if meta.is_dir() {
-            entries.push((String::new(), dir_entry(&meta, Some(sp.host_path.clone()))));
+            entries.push((
+                String::new(),
+                dir_entry(&meta, XattrSource::Host(sp.host_path.clone())),
+            ));
             key.str("").u64(u64::from(meta.mode() & 0o7777));
             walk_context(
                 sb,
@@ -750,9 +700,7 @@ fn plan_context(
                     from: sp.host_path.clone(),
                 }
             } else {
-                Kind::File {
-                    from: sp.host_path.clone(),
-                }
+                Kind::File(FileData::Path(sp.host_path.clone()))
             };
             entries.push((
                 String::new(),
@@ -762,7 +710,8 @@ fn plan_context(
                     mode: meta.mode() & 0o7777,
                     owner: Owner { uid: 0, gid: 0 },
                     mtime: meta.mtime(),
-                    xattrs_from: Some(sp.host_path.clone()),
+                    xattrs: XattrSource::Host(sp.host_path.clone()),
+                    link_key: link_key(&meta),
                 },
             ));
             out.push(Planned {
@@ -782,15 +731,22 @@ fn plan_context(
     Ok(out)
 }
 
-fn dir_entry(meta: &Metadata, xattrs_from: Option<PathBuf>) -> Entry {
+fn dir_entry(meta: &Metadata, xattrs: XattrSource) -> Entry {
     Entry {
         dest: String::new(),
         kind: Kind::Dir,
         mode: meta.mode() & 0o7777,
         owner: Owner { uid: 0, gid: 0 },
         mtime: meta.mtime(),
-        xattrs_from,
+        xattrs,
+        link_key: None,
     }
+}
+
+/// The (device, inode) of a file with several links, so that its copies
+/// stay linked in the layer.
+fn link_key(meta: &Metadata) -> Option<(u64, u64)> {
+    (meta.nlink() > 1 && !meta.is_dir()).then(|| (meta.dev(), meta.ino()))
 }
 
 /// Lists a context directory below a source, honouring .dockerignore (by
@@ -857,7 +813,8 @@ fn walk_context(
             mode: meta.mode() & 0o7777,
             owner: Owner { uid: 0, gid: 0 },
             mtime: meta.mtime(),
-            xattrs_from: Some(path.clone()),
+            xattrs: XattrSource::Host(path.clone()),
+            link_key: None,
         };
         let ft = meta.file_type();
         if is_dir {
@@ -869,7 +826,7 @@ fn walk_context(
                 .bytes(target.as_os_str().as_encoded_bytes());
             entry.kind = Kind::Symlink(target);
             entry.mode = 0o777;
-            entry.xattrs_from = None;
+            entry.xattrs = XattrSource::None;
             out.push((child_rel, entry));
         } else if ft.is_file() {
             let digest = session
@@ -877,7 +834,8 @@ fn walk_context(
                 .digest(&child_ctx, &path, &meta)
                 .map_err(io_err(&child_ctx))?;
             key.digest(&digest);
-            entry.kind = Kind::File { from: path };
+            entry.link_key = link_key(&meta);
+            entry.kind = Kind::File(FileData::Path(path));
             out.push((child_rel, entry));
         }
         // FIFOs, sockets and devices in a context are not copied, as in BuildKit.
@@ -916,22 +874,13 @@ fn plan_rootfs(
             base_name(&path)
         };
         let mut entries = Vec::new();
-        let own = |m: &Metadata| {
-            owner.unwrap_or(Owner {
-                uid: m.uid(),
-                gid: m.gid(),
-            })
-        };
+        let own = owner.unwrap_or(Owner {
+            uid: found.metadata.uid(),
+            gid: found.metadata.gid(),
+        });
+        entries.push((String::new(), rootfs_entry(&found, own)?));
         if found.metadata.is_dir() {
-            let mut e = dir_entry(&found.metadata, Some(found.host_path.clone()));
-            e.owner = own(&found.metadata);
-            entries.push((String::new(), e));
             walk_rootfs(fs, &found.path, "", excludes, owner, &mut entries)?;
-        } else {
-            entries.push((
-                String::new(),
-                rootfs_entry(&found.host_path, &found.metadata, own(&found.metadata))?,
-            ));
         }
         out.push(Planned {
             name,
@@ -942,28 +891,35 @@ fn plan_rootfs(
     Ok(out)
 }
 
-fn rootfs_entry(host: &Path, meta: &Metadata, owner: Owner) -> Result<Entry, String> {
-    let ft = meta.file_type();
-    let kind = if ft.is_symlink() {
-        Kind::Symlink(fs::read_link(host).map_err(|e| format!("{}: {e}", host.display()))?)
-    } else if ft.is_dir() {
+fn rootfs_entry(found: &Found, owner: Owner) -> Result<Entry, String> {
+    let meta = &found.metadata;
+    let kind = if meta.is_symlink() {
+        Kind::Symlink(found.read_link().map_err(|e| e.to_string())?)
+    } else if meta.is_dir() {
         Kind::Dir
     } else {
-        Kind::File {
-            from: host.to_path_buf(),
-        }
+        let data = found
+            .file_data()
+            .ok_or_else(|| format!("{}: not a regular file", found.path))?;
+        Kind::File(data)
+    };
+    let xattrs = if meta.is_symlink() {
+        XattrSource::None
+    } else {
+        XattrSource::Known(found.xattrs().map_err(|e| e.to_string())?)
     };
     Ok(Entry {
         dest: String::new(),
-        mode: if ft.is_symlink() {
+        mode: if meta.is_symlink() {
             0o777
         } else {
-            meta.mode() & 0o7777
+            meta.mode()
         },
         kind,
         owner,
         mtime: meta.mtime(),
-        xattrs_from: (!ft.is_symlink()).then(|| host.to_path_buf()),
+        xattrs,
+        link_key: meta.link_key,
     })
 }
 
@@ -987,18 +943,15 @@ fn walk_rootfs(
         }) {
             continue;
         }
-        let ft = found.metadata.file_type();
-        if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+        let m = &found.metadata;
+        if !(m.is_dir() || m.is_file() || m.is_symlink()) {
             continue;
         }
         let own = owner.unwrap_or(Owner {
             uid: found.metadata.uid(),
             gid: found.metadata.gid(),
         });
-        out.push((
-            child_rel.clone(),
-            rootfs_entry(&found.host_path, &found.metadata, own)?,
-        ));
+        out.push((child_rel.clone(), rootfs_entry(&found, own)?));
         if is_dir {
             walk_rootfs(fs, &join(dir, &name), &child_rel, excludes, owner, out)?;
         }
@@ -1051,251 +1004,233 @@ fn plan_url(
             String::new(),
             Entry {
                 dest: String::new(),
-                kind: Kind::File {
-                    from: download.path.clone(),
-                },
+                kind: Kind::File(FileData::Path(download.path.clone())),
                 mode: 0o600,
                 owner: Owner { uid: 0, gid: 0 },
                 mtime: download.mtime.unwrap_or(sb.session.now),
-                xattrs_from: None,
+                xattrs: XattrSource::None,
+                link_key: None,
             },
         )],
     };
     Ok((planned, download))
 }
 
-/// Writes planned entries into the staging directory.
-struct Materializer<'m> {
-    root: &'m Path,
+/// Lays out one step's layer in memory.
+struct TreeBuilder<'m> {
+    tree: LayerTree,
+    /// The image below the layer, for the metadata of existing directories.
     parent: &'m LayeredFs,
     now: i64,
     new_dir_mode: u32,
     new_dir_owner: Owner,
-    /// Directories already in the staging tree (image paths).
-    made: BTreeSet<String>,
-    /// Directory metadata to apply once their children are written.
-    dir_meta: Vec<(PathBuf, u32, Owner, i64)>,
 }
 
-impl Materializer<'_> {
-    fn host(&self, image_path: &str) -> PathBuf {
-        self.root.join(image_path.trim_start_matches('/'))
-    }
-
-    /// Creates the directories above `target`, with the parent image's
-    /// metadata where they exist there, new (0755) otherwise.
-    fn ancestors(&mut self, target: &str) -> io::Result<()> {
-        let mut path = String::new();
+impl TreeBuilder<'_> {
+    /// Adds the directories above `target`, with the parent image's
+    /// metadata where they exist there, new otherwise.
+    fn ancestors(&mut self, target: &str) -> Result<(), String> {
         let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty()).collect();
+        let mut path = String::new();
         for comp in comps.iter().take(comps.len().saturating_sub(1)) {
             path.push('/');
             path.push_str(comp);
-            if self.made.contains(&path) {
-                continue;
-            }
-            let host = self.host(&path);
-            match fs::create_dir(&host) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            let existing = self
-                .parent
-                .lookup(&path, false)
-                .ok()
-                .flatten()
-                .filter(|f| f.metadata.is_dir());
-            let (mode, owner, mtime) = match existing {
-                Some(f) => (
-                    f.metadata.mode() & 0o7777,
-                    Owner {
-                        uid: f.metadata.uid(),
-                        gid: f.metadata.gid(),
-                    },
-                    f.metadata.mtime(),
-                ),
-                None => (self.new_dir_mode, self.new_dir_owner, self.now),
-            };
-            self.dir_meta.push((host, mode, owner, mtime));
-            self.made.insert(path.clone());
+            self.dir_at(&path)?;
         }
         Ok(())
     }
 
-    /// Writes one entry; returns the bytes copied.
-    fn write(&self, e: &Entry) -> io::Result<u64> {
-        let host = self.host(&e.dest);
-        if e.dest.trim_matches('/').is_empty()
-            && !matches!(e.kind, Kind::Dir | Kind::Archive { .. })
-        {
-            return Err(io::Error::other(
-                "cannot replace the root directory with a file",
-            ));
-        }
-        // A later source replaces what an earlier one put at the same path.
-        if let Ok(m) = fs::symlink_metadata(&host)
-            && !(m.is_dir() && matches!(e.kind, Kind::Dir | Kind::Archive { .. }))
-        {
-            if m.is_dir() {
-                fs::remove_dir_all(&host)?;
-            } else {
-                fs::remove_file(&host)?;
+    /// Makes sure the layer has a directory at `path`: the one it has, or
+    /// one like the parent image's, or a new one.
+    fn dir_at(&mut self, path: &str) -> Result<(), String> {
+        match self.tree.get(path) {
+            Some(e) if e.is_dir() => return Ok(()),
+            Some(_) => {
+                return Err(format!(
+                    "cannot copy below {path}: an earlier source put a file there, not a directory"
+                ));
             }
+            None => {}
         }
-        let copied = match &e.kind {
+        let existing = self
+            .parent
+            .lookup(path, false)
+            .ok()
+            .flatten()
+            .filter(|f| f.metadata.is_dir());
+        let (mode, owner, mtime) = match existing {
+            Some(f) => (
+                f.metadata.mode(),
+                Owner {
+                    uid: f.metadata.uid(),
+                    gid: f.metadata.gid(),
+                },
+                f.metadata.mtime(),
+            ),
+            None => (self.new_dir_mode, self.new_dir_owner, self.now),
+        };
+        self.tree.insert(
+            path,
+            TreeEntry {
+                kind: TreeKind::Dir,
+                mode,
+                uid: owner.uid,
+                gid: owner.gid,
+                mtime,
+                xattrs: Vec::new(),
+                link_key: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds one planned entry. A later source replaces what an earlier one
+    /// put at the same path, except that directories merge (the first one's
+    /// metadata stays).
+    fn put(&mut self, sb: &StageBuilder<'_, '_>, e: Entry) -> Result<(), String> {
+        let dest = e.dest.trim_matches('/').to_owned();
+        let at = display_path(&e.dest);
+        let tree_kind = match e.kind {
             Kind::Dir => {
-                if e.dest.trim_matches('/').is_empty() {
+                if dest.is_empty() || self.tree.get(&dest).is_some_and(TreeEntry::is_dir) {
                     // The layer root carries no entry of its own.
-                    return Ok(0);
+                    return Ok(());
                 }
-                if !host.is_dir() {
-                    fs::create_dir(&host)?;
-                }
-                copy_xattrs(e.xattrs_from.as_deref(), &host);
-                return Ok(0);
-            }
-            Kind::File { from } => fs::copy(from, &host)?,
-            Kind::Bytes(content) => {
-                fs::write(&host, content)?;
-                content.len() as u64
-            }
-            Kind::Symlink(target) => {
-                std::os::unix::fs::symlink(target, &host)?;
-                std::os::unix::fs::lchown(&host, Some(e.owner.uid), Some(e.owner.gid))?;
-                set_mtime(&host, e.mtime, true)?;
-                return Ok(0);
+                TreeKind::Dir
             }
             Kind::Archive { from } => {
-                fs::create_dir_all(&host)?;
-                let file = File::open(from)?;
-                let (_, reader) = decompress::decompress(file)?;
-                let stats = unpack(
-                    reader,
-                    &host,
-                    &UnpackOptions {
-                        whiteouts: Whiteouts::Keep,
-                        same_owner: true,
-                        allow_devices: false,
-                    },
-                )
-                .map_err(io::Error::other)?;
-                return Ok(stats.bytes);
-            }
-        };
-        std::os::unix::fs::lchown(&host, Some(e.owner.uid), Some(e.owner.gid))?;
-        fs::set_permissions(&host, fs::Permissions::from_mode(e.mode))?;
-        copy_xattrs(e.xattrs_from.as_deref(), &host);
-        set_mtime(&host, e.mtime, false)?;
-        Ok(copied)
-    }
-
-    /// Remembers a directory written by [`write`](Self::write): it exists
-    /// now, and its metadata is applied at the end.
-    fn record_dir(&mut self, e: &Entry) {
-        if e.dest.trim_matches('/').is_empty() {
-            return;
-        }
-        self.made
-            .insert(format!("/{}", e.dest.trim_start_matches('/')));
-        self.dir_meta
-            .push((self.host(&e.dest), e.mode, e.owner, e.mtime));
-    }
-
-    /// Writes a batch of files and symlinks with distinct destinations on
-    /// several threads: creating many small files is latency-bound (each
-    /// create waits on the filesystem journal), so overlapping them pays
-    /// even on two cores. Returns the bytes copied, or the first failure
-    /// with its destination.
-    fn write_batch(
-        &self,
-        batch: &mut Vec<Entry>,
-        on_bytes: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, (String, io::Error)> {
-        const THREADS: usize = 4;
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let chunk = batch.len().div_ceil(THREADS);
-        let result = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(chunk)
-                .map(|entries| {
-                    scope.spawn(move || {
-                        let mut total = 0;
-                        for e in entries {
-                            let n = self.write(e).map_err(|err| (e.dest.clone(), err))?;
-                            total += n;
-                            on_bytes(n);
-                        }
-                        Ok::<u64, (String, io::Error)>(total)
-                    })
-                })
-                .collect();
-            let mut total = 0;
-            let mut first_error = None;
-            for h in handles {
-                match h.join() {
-                    Ok(Ok(n)) => total += n,
-                    Ok(Err(e)) => {
-                        first_error.get_or_insert(e);
-                    }
-                    Err(_) => {
-                        first_error.get_or_insert((
-                            String::new(),
-                            io::Error::other("a copy thread panicked"),
-                        ));
-                    }
+                if !dest.is_empty() {
+                    self.dir_at(&at)?;
                 }
+                return self
+                    .unpack_archive(sb, &from, &dest)
+                    .map_err(|e| format!("cannot unpack {} to {at}: {e}", from.display()));
             }
-            match first_error {
-                Some(e) => Err(e),
-                None => Ok(total),
+            _ if dest.is_empty() => {
+                return Err("cannot replace the root directory with a file".to_owned());
             }
-        });
-        batch.clear();
-        result
+            Kind::File(data) => TreeKind::File(data),
+            Kind::Symlink(target) => TreeKind::Symlink(target),
+        };
+        let xattrs = match e.xattrs {
+            XattrSource::None => Vec::new(),
+            XattrSource::Known(x) => x,
+            XattrSource::Host(p) => host_xattrs(&p),
+        };
+        self.tree.insert(
+            &dest,
+            TreeEntry {
+                kind: tree_kind,
+                mode: e.mode,
+                uid: e.owner.uid,
+                gid: e.owner.gid,
+                mtime: e.mtime,
+                xattrs,
+                link_key: e.link_key,
+            },
+        );
+        Ok(())
     }
 
-    /// Applies directory metadata, deepest first, so writing children does
-    /// not disturb their parents' mtimes afterwards.
-    fn finish(&mut self) -> io::Result<()> {
-        let mut dirs = std::mem::take(&mut self.dir_meta);
-        dirs.sort_by(|a, b| b.0.cmp(&a.0));
-        dirs.dedup_by(|a, b| a.0 == b.0);
-        for (host, mode, owner, mtime) in dirs {
-            std::os::unix::fs::lchown(&host, Some(owner.uid), Some(owner.gid))?;
-            fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
-            set_mtime(&host, mtime, false)?;
+    /// ADD of a local archive: unpacked (owners and modes as the archive
+    /// has them) into a scratch directory that lives as long as the build,
+    /// then laid out below `dest`, merging with what is there.
+    fn unpack_archive(
+        &mut self,
+        sb: &StageBuilder<'_, '_>,
+        from: &Path,
+        dest: &str,
+    ) -> Result<(), String> {
+        let scratch = sb.session.snapshots.stage().map_err(|e| e.to_string())?;
+        let file = File::open(from).map_err(|e| e.to_string())?;
+        let (_, reader) = decompress::decompress(file).map_err(|e| e.to_string())?;
+        unpack(
+            reader,
+            scratch.path(),
+            &UnpackOptions {
+                whiteouts: Whiteouts::Keep,
+                same_owner: true,
+                allow_devices: false,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let added = self.add_host_dir(scratch.path(), dest);
+        sb.session.hold(scratch);
+        added.map_err(|e| e.to_string())
+    }
+
+    /// Adds everything below the host directory `dir` under `dest`.
+    fn add_host_dir(&mut self, dir: &Path, dest: &str) -> io::Result<()> {
+        let mut names: Vec<_> = fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        for name in names {
+            let Some(text) = name.to_str() else {
+                return Err(io::Error::other(format!(
+                    "the archive holds a name that is not UTF-8: {}",
+                    name.to_string_lossy()
+                )));
+            };
+            let path = dir.join(&name);
+            let meta = fs::symlink_metadata(&path)?;
+            let ft = meta.file_type();
+            let kind = if ft.is_dir() {
+                TreeKind::Dir
+            } else if ft.is_file() {
+                TreeKind::File(FileData::Path(path.clone()))
+            } else if ft.is_symlink() {
+                TreeKind::Symlink(fs::read_link(&path)?)
+            } else if ft.is_fifo() {
+                TreeKind::Fifo
+            } else {
+                // Devices are not unpacked from archives; sockets never are.
+                continue;
+            };
+            let child = join(dest, text).trim_start_matches('/').to_owned();
+            self.tree.insert(
+                &child,
+                TreeEntry {
+                    kind,
+                    mode: meta.mode() & 0o7777,
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    mtime: meta.mtime(),
+                    xattrs: if ft.is_symlink() {
+                        Vec::new()
+                    } else {
+                        host_xattrs(&path)
+                    },
+                    link_key: link_key(&meta),
+                },
+            );
+            if ft.is_dir() {
+                self.add_host_dir(&path, &child)?;
+            }
         }
         Ok(())
     }
 }
 
-fn set_mtime(path: &Path, mtime: i64, symlink: bool) -> io::Result<()> {
-    let t = filetime::FileTime::from_unix_time(mtime, 0);
-    if symlink {
-        filetime::set_symlink_file_times(path, t, t)
-    } else {
-        filetime::set_file_times(path, t, t)
-    }
-}
-
-/// Copies user-visible extended attributes; attributes the kernel keeps
-/// for itself (SELinux labels, overlay markers) are left alone.
-fn copy_xattrs(from: Option<&Path>, to: &Path) {
-    let Some(from) = from else { return };
-    let Ok(names) = xattr::list(from) else { return };
+/// A host file's user-visible extended attributes, sorted; those the kernel
+/// keeps for itself (SELinux labels, overlay markers) are left out. Best
+/// effort: a filesystem without xattr support has none, as for `cp`.
+fn host_xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Ok(names) = xattr::list(path) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
     for name in names {
         let text = name.to_string_lossy();
         if text.starts_with("security.selinux") || text.contains("overlay.") {
             continue;
         }
-        if let Ok(Some(value)) = xattr::get(from, &name) {
-            // Best effort: a filesystem without xattr support loses them,
-            // as a plain `cp` would.
-            let _ = xattr::set(to, &name, &value);
+        if let Ok(Some(value)) = xattr::get(path, &name) {
+            out.push((name.as_encoded_bytes().to_vec(), value));
         }
     }
+    out.sort_unstable();
+    out
 }
 
 /// Whether `path` is a directory in `fs` (following symlinks).

@@ -22,6 +22,13 @@ pub struct Download {
     _dir: Staging,
 }
 
+impl Download {
+    /// The scratch directory holding the file, to keep while it is read.
+    pub fn into_staging(self) -> Staging {
+        self._dir
+    }
+}
+
 pub fn download(
     session: &Session<'_>,
     url: &str,

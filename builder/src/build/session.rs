@@ -2,14 +2,15 @@
 //! arguments, schedules the needed stages on threads (each waits only for the
 //! stages it reads), and assembles the target stage into an image.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use berth_runtime::rootfs::LayeredFs;
-use berth_runtime::snapshot::Snapshots;
-use berth_runtime::store::Store;
+use berth_runtime::layer::tree::LayerTree;
+use berth_runtime::rootfs::{FsLayer, LayeredFs};
+use berth_runtime::snapshot::{Snapshots, Staging};
+use berth_runtime::store::{Digest, Store};
 
 use super::stage::{StageBuilder, StageState};
 use super::{BuildError, BuildOptions, BuildOutcome, Platform, assemble, graph};
@@ -44,6 +45,14 @@ pub(crate) struct Session<'a> {
     next_step: AtomicUsize,
     /// Build args some ARG consumed (the rest are warned about).
     pub used_args: Mutex<BTreeSet<String>>,
+    /// Layers this build laid out in memory, by diff ID: they stand in for
+    /// snapshots that were never unpacked.
+    trees: Mutex<HashMap<Digest, Arc<LayerTree>>>,
+    /// Saved indexes of layers earlier builds laid out: metadata only.
+    indexes: Mutex<HashMap<Digest, Arc<LayerTree>>>,
+    /// Scratch directories whose files such layers read (downloads,
+    /// unpacked archives); removed when the build ends.
+    held: Mutex<Vec<Staging>>,
 }
 
 #[derive(Clone)]
@@ -105,6 +114,9 @@ impl<'a> Session<'a> {
             failed: AtomicBool::new(false),
             next_step: AtomicUsize::new(0),
             used_args: Mutex::new(BTreeSet::new()),
+            trees: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(HashMap::new()),
+            held: Mutex::new(Vec::new()),
         };
         session.global_args = session.resolve_global_args()?;
 
@@ -293,9 +305,87 @@ impl<'a> Session<'a> {
         });
     }
 
-    /// The merged filesystem of `layers`, unpacking any missing snapshot.
+    /// The merged filesystem of `layers`: their snapshots, or the in-memory
+    /// layout of layers this build wrote, unpacking a snapshot only when a
+    /// layer has neither.
     pub fn rootfs(&self, layers: &[LayerRef]) -> Result<LayeredFs, BuildError> {
-        rootfs_with(self.store, &self.snapshots, layers)
+        let trees = self.trees.lock().map_err(|_| BuildError::Cancelled)?;
+        let mut out = Vec::with_capacity(layers.len());
+        for layer in layers {
+            if !self.snapshots.contains(&layer.diff_id)
+                && let Some(tree) = trees.get(&layer.diff_id)
+            {
+                out.push(FsLayer::Tree(Arc::clone(tree)));
+                continue;
+            }
+            let dir = self
+                .snapshots
+                .ensure(self.store, &layer.descriptor, &layer.diff_id)
+                .map_err(|e| BuildError::Setup(e.to_string()))?;
+            out.push(FsLayer::Dir(dir));
+        }
+        Ok(LayeredFs::from_layers(out))
+    }
+
+    /// The metadata of `layers` as a merged view whose file contents may
+    /// not be readable: enough to place new entries in a layer (which
+    /// directories exist, their modes and owners, where symlinks lead).
+    /// Layers an earlier build laid out answer from their saved index
+    /// instead of being unpacked.
+    pub fn layout_view(&self, layers: &[LayerRef]) -> Result<LayeredFs, BuildError> {
+        let mut out = Vec::with_capacity(layers.len());
+        for layer in layers {
+            if !self.snapshots.contains(&layer.diff_id)
+                && let Some(tree) = self.tree_or_index(&layer.diff_id)?
+            {
+                out.push(FsLayer::Tree(tree));
+                continue;
+            }
+            let dir = self
+                .snapshots
+                .ensure(self.store, &layer.descriptor, &layer.diff_id)
+                .map_err(|e| BuildError::Setup(e.to_string()))?;
+            out.push(FsLayer::Dir(dir));
+        }
+        Ok(LayeredFs::from_layers(out))
+    }
+
+    /// This build's layout of a layer, or the index an earlier build saved.
+    fn tree_or_index(&self, diff_id: &Digest) -> Result<Option<Arc<LayerTree>>, BuildError> {
+        let poisoned = |_| BuildError::Cancelled;
+        if let Some(tree) = self.trees.lock().map_err(poisoned)?.get(diff_id) {
+            return Ok(Some(Arc::clone(tree)));
+        }
+        let mut indexes = self.indexes.lock().map_err(poisoned)?;
+        if let Some(tree) = indexes.get(diff_id) {
+            return Ok(Some(Arc::clone(tree)));
+        }
+        Ok(self.snapshots.load_index(diff_id).map(|tree| {
+            let tree = Arc::new(tree);
+            indexes.insert(*diff_id, Arc::clone(&tree));
+            tree
+        }))
+    }
+
+    /// Keeps the in-memory layout of a layer this build wrote, and saves
+    /// its metadata for later builds (a failure to save only costs them an
+    /// unpack).
+    pub fn keep_tree(&self, diff_id: &Digest, tree: LayerTree) {
+        if let Err(e) = self.snapshots.save_index(diff_id, &tree) {
+            self.progress.event(BuildEvent::Message {
+                text: format!("warning: {e}"),
+            });
+        }
+        if let Ok(mut trees) = self.trees.lock() {
+            trees.entry(*diff_id).or_insert_with(|| Arc::new(tree));
+        }
+    }
+
+    /// Keeps a scratch directory until the build ends.
+    pub fn hold(&self, dir: Staging) {
+        if let Ok(mut held) = self.held.lock() {
+            held.push(dir);
+        }
     }
 
     /// Whether steps of stage `name` must not be answered from the cache.
