@@ -5,7 +5,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 
 use support::{Env, make_rootfs};
 
@@ -466,6 +466,30 @@ fn bad_input_names_the_line_and_leaves_no_image() {
     fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY escape /\n").unwrap();
     let (ok, _, err) = env.build(&["-t", "bad", ctx.to_str().unwrap()]);
     assert!(!ok && err.contains("Dockerfile:2: COPY failed"), "{err}");
+
+    // A context file berth may not read (root, without the capabilities
+    // that let root read anything): the build names it and the line.
+    let locked = ctx.join("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::write(locked.join("secret"), "s").unwrap();
+    fs::set_permissions(locked.join("secret"), fs::Permissions::from_mode(0)).unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY locked /l\n").unwrap();
+    let berth = env.berth();
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set", "-dac_override,-dac_read_search"])
+        .arg(berth.get_program())
+        .args(["build", "--progress", "plain", "-t", "bad"])
+        .arg(&ctx)
+        .env("BERTH_ROOT", env.root())
+        .output()
+        .expect("setpriv (util-linux) runs berth");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("Dockerfile:2: COPY failed: cannot read build context file \"locked/secret\": Permission denied"),
+        "{err}"
+    );
+    fs::remove_dir_all(&locked).unwrap();
 
     // Nothing named, no temp or staging files left.
     let index = fs::read_to_string(env.root().join("index.json")).unwrap_or_default();
