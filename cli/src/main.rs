@@ -26,6 +26,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(berth_runtime::sandbox::INIT_ARG))
+    {
+        return berth_runtime::sandbox::init_main();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => commands::build::run(*args),
