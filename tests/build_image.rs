@@ -445,7 +445,7 @@ fn bad_input_names_the_line_and_leaves_no_image() {
         ),
         (
             "FROM scratch\nRUN true\n",
-            "Dockerfile:2: RUN is not supported",
+            "Dockerfile:2: RUN failed: exec \"/bin/sh\": no such file or directory",
         ),
         (
             "FROM nosuchimage:1\n",
@@ -472,7 +472,7 @@ fn bad_input_names_the_line_and_leaves_no_image() {
     let locked = ctx.join("locked");
     fs::create_dir(&locked).unwrap();
     fs::write(locked.join("secret"), "s").unwrap();
-    fs::set_permissions(locked.join("secret"), fs::Permissions::from_mode(0)).unwrap();
+    fs::set_permissions(locked.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
     fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY locked /l\n").unwrap();
     let berth = env.berth();
     let out = std::process::Command::new("setpriv")

@@ -573,6 +573,14 @@ fn unreachable_kind<T>(ins: &Instruction) -> Result<T, BuildError> {
     ))
 }
 
+/// The layers `--from=` names (a stage of this build or a local image).
+pub(crate) fn layers_of(sb: &StageBuilder<'_, '_>, from: &str) -> Result<Vec<LayerRef>, String> {
+    match resolve_from(sb, from)? {
+        Origin::Rootfs { layers, .. } => Ok(layers),
+        Origin::Context => Ok(Vec::new()),
+    }
+}
+
 /// `--from=`: an earlier stage (by name or index) or a local image.
 fn resolve_from(sb: &StageBuilder<'_, '_>, from: &str) -> Result<Origin, String> {
     let session = sb.session;

@@ -15,11 +15,14 @@ mod fetch;
 mod graph;
 mod ownership;
 pub mod platform;
+mod run;
 mod session;
 mod stage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use berth_registry::reference::Reference;
 use berth_runtime::image::Image;
@@ -28,6 +31,7 @@ use berth_runtime::store::{Digest, Store};
 
 pub use error::BuildError;
 pub use platform::Platform;
+pub use run::SecretSource;
 
 use crate::progress::Progress;
 
@@ -59,6 +63,16 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// `-t NAME`: names given to the image in the store.
     pub tags: Vec<Reference>,
+    /// The program RUN steps re-execute as their sandbox's init (berth
+    /// itself); RUN fails without it.
+    pub init_exe: Option<PathBuf>,
+    /// `--secret id=ID,src=FILE|env=VAR`, by id.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--allow security.insecure`: RUN --security=insecure may run.
+    pub allow_insecure: bool,
+    /// Set (by a signal handler, say) to stop the build: running steps are
+    /// killed, and the build returns [`BuildError::Cancelled`].
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl BuildOptions {
@@ -78,6 +92,10 @@ impl BuildOptions {
             compression: CompressionSpec::default(),
             source_date_epoch: None,
             tags: Vec::new(),
+            init_exe: None,
+            secrets: BTreeMap::new(),
+            allow_insecure: false,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 }

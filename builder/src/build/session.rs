@@ -41,7 +41,8 @@ pub(crate) struct Session<'a> {
     pub now: i64,
     results: Mutex<Vec<Slot>>,
     ready: Condvar,
-    failed: AtomicBool,
+    /// Set when a stage fails or the caller cancels: every stage stops.
+    failed: Arc<AtomicBool>,
     next_step: AtomicUsize,
     /// Build args some ARG consumed (the rest are warned about).
     pub used_args: Mutex<BTreeSet<String>>,
@@ -111,7 +112,7 @@ impl<'a> Session<'a> {
             platform,
             now,
             ready: Condvar::new(),
-            failed: AtomicBool::new(false),
+            failed: Arc::clone(&options.cancel),
             next_step: AtomicUsize::new(0),
             used_args: Mutex::new(BTreeSet::new()),
             trees: Mutex::new(HashMap::new()),
@@ -283,9 +284,16 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Whether another stage failed (this one should stop).
+    /// Whether another stage failed or the build was cancelled (this one
+    /// should stop).
     pub fn cancelled(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The flag behind [`cancelled`](Self::cancelled), for work that polls
+    /// it (a running sandbox).
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.failed
     }
 
     pub fn step(&self, name: impl Into<String>) -> StepId {

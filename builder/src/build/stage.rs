@@ -293,12 +293,7 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
     fn dispatch(&mut self, ins: &Instruction) -> Result<(), BuildError> {
         match &ins.kind {
             InstructionKind::From(_) => Ok(()),
-            InstructionKind::Run(_) => Err(BuildError::at(
-                ins.start_line,
-                ins.end_line,
-                "RUN is not supported by this version of berth yet",
-            )
-            .hint("RUN support is the next step of berth's roadmap; until then, build stages that only COPY, ADD and set metadata")),
+            InstructionKind::Run(run) => super::run::run_run(self, ins, run),
             InstructionKind::Copy(_) | InstructionKind::Add(_) => super::copy::run_copy(self, ins),
             InstructionKind::Workdir(path) => {
                 let expanded = self.expand(ins, path)?;

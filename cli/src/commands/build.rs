@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use berth_builder::build::{BuildOptions, Platform, build, export_rootfs};
+use berth_builder::build::{
+    BuildError, BuildOptions, Platform, SecretSource, build, export_rootfs,
+};
 use berth_builder::dockerfile::check_source;
 use berth_builder::export::{ExportTarget, export_image};
 use berth_registry::reference::Reference;
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
 use berth_runtime::store::Store;
 use clap::Args;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::progress::{ProgressMode, renderer};
 
@@ -54,6 +57,17 @@ pub struct BuildArgs {
     /// Do not use the build cache for these stages; repeatable.
     #[arg(long = "no-cache-filter", value_name = "STAGE")]
     no_cache_filter: Vec<String>,
+
+    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE or
+    /// id=ID,env=VAR (id=ID alone reads the variable ID); repeatable.
+    /// Secrets never enter a layer, the history or the cache key.
+    #[arg(long = "secret", value_name = "id=ID,src=PATH")]
+    secrets: Vec<String>,
+
+    /// Grant an extra privilege: security.insecure lets
+    /// `RUN --security=insecure` run with every capability; repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    allow: Vec<String>,
 
     /// Add a label to the image (KEY=VALUE); repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -110,12 +124,23 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
     } else {
         args.progress
     };
+    // Ctrl-C or SIGTERM stops the build cleanly (running RUN steps are
+    // killed, their scratch directories removed); a second one exits at once.
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, options.cancel.clone())
+            .and_then(|_| signal_hook::flag::register(signal, options.cancel.clone()))
+            .context("cannot install the signal handlers")?;
+    }
     let progress = renderer(mode);
     let sink: &dyn berth_builder::progress::Progress = &*progress;
     let result = build(&store, &options, sink);
     progress.finish();
     let outcome = match result {
         Ok(o) => o,
+        Err(BuildError::Cancelled) => {
+            eprintln!("build cancelled");
+            return Ok(ExitCode::from(130));
+        }
         Err(e) => {
             eprintln!("{}", e.render(&display));
             return Ok(ExitCode::FAILURE);
@@ -201,6 +226,18 @@ fn options(args: &BuildArgs, dockerfile: Vec<u8>) -> Result<BuildOptions> {
         .map_err(anyhow::Error::msg)?;
     o.no_cache = args.no_cache;
     o.no_cache_filter = args.no_cache_filter.clone();
+    for s in &args.secrets {
+        let (id, source) = parse_secret(s)?;
+        o.secrets.insert(id, source);
+    }
+    for a in &args.allow {
+        match a.as_str() {
+            "security.insecure" => o.allow_insecure = true,
+            other => bail!("unknown --allow {other:?}: berth knows security.insecure"),
+        }
+    }
+    // RUN steps re-execute berth as their sandbox's init.
+    o.init_exe = Some(std::env::current_exe().context("cannot find the berth executable")?);
     o.labels = parse_pairs(&args.labels, "--label")?;
     let kind = Compression::parse(&args.compression).map_err(|e| anyhow::anyhow!("{e}"))?;
     o.compression =
@@ -229,6 +266,31 @@ fn options(args: &BuildArgs, dockerfile: Vec<u8>) -> Result<BuildOptions> {
         })
         .collect::<Result<_>>()?;
     Ok(o)
+}
+
+/// `id=ID,src=PATH`, `id=ID,env=VAR` or `id=ID` (the variable ID), as
+/// `docker build --secret` takes them.
+fn parse_secret(text: &str) -> Result<(String, SecretSource)> {
+    let (mut id, mut src, mut env) = (None, None, None);
+    for field in text.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_owned()),
+            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+            Some(("env", v)) => env = Some(v.to_owned()),
+            Some(("type", "file" | "env")) => {}
+            _ => bail!("invalid --secret {text:?}: use id=ID,src=FILE or id=ID,env=VAR"),
+        }
+    }
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        bail!("invalid --secret {text:?}: give the secret an id, e.g. id=token,src=token.txt");
+    };
+    let source = match (src, env) {
+        (Some(path), None) => SecretSource::File(path),
+        (None, Some(var)) => SecretSource::Env(var),
+        (None, None) => SecretSource::Env(id.clone()),
+        (Some(_), Some(_)) => bail!("invalid --secret {text:?}: give src= or env=, not both"),
+    };
+    Ok((id, source))
 }
 
 fn parse_pairs(items: &[String], flag: &str) -> Result<BTreeMap<String, String>> {

@@ -65,6 +65,29 @@ const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const OPAQUE_XATTRS: [&[u8]; 2] = [b"trusted.overlay.opaque", b"user.overlay.opaque"];
 
+/// The diff ID of a tar with no entries (two zero blocks, as berth writes
+/// it): a layer that changes nothing.
+pub const EMPTY_TAR_DIFF_ID: Digest = Digest::from_bytes(hex_literal(
+    b"5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef",
+));
+
+const fn hex_literal(hex: &[u8; 64]) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lowercase hex digit"),
+        }
+    }
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
 /// How to write a layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LayerOptions {

@@ -82,7 +82,7 @@ impl Digest {
     }
 
     /// Wraps a raw 32-byte sha256 output.
-    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+    pub const fn from_bytes(bytes: [u8; 32]) -> Digest {
         Digest(bytes)
     }
 
