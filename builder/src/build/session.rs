@@ -317,22 +317,7 @@ impl<'a> Session<'a> {
     /// layout of layers this build wrote, unpacking a snapshot only when a
     /// layer has neither.
     pub fn rootfs(&self, layers: &[LayerRef]) -> Result<LayeredFs, BuildError> {
-        let trees = self.trees.lock().map_err(|_| BuildError::Cancelled)?;
-        let mut out = Vec::with_capacity(layers.len());
-        for layer in layers {
-            if !self.snapshots.contains(&layer.diff_id)
-                && let Some(tree) = trees.get(&layer.diff_id)
-            {
-                out.push(FsLayer::Tree(Arc::clone(tree)));
-                continue;
-            }
-            let dir = self
-                .snapshots
-                .ensure(self.store, &layer.descriptor, &layer.diff_id)
-                .map_err(|e| BuildError::Setup(e.to_string()))?;
-            out.push(FsLayer::Dir(dir));
-        }
-        Ok(LayeredFs::from_layers(out))
+        self.view(layers, false)
     }
 
     /// The metadata of `layers` as a merged view whose file contents may
@@ -341,10 +326,14 @@ impl<'a> Session<'a> {
     /// Layers an earlier build laid out answer from their saved index
     /// instead of being unpacked.
     pub fn layout_view(&self, layers: &[LayerRef]) -> Result<LayeredFs, BuildError> {
+        self.view(layers, true)
+    }
+
+    fn view(&self, layers: &[LayerRef], indexes: bool) -> Result<LayeredFs, BuildError> {
         let mut out = Vec::with_capacity(layers.len());
         for layer in layers {
             if !self.snapshots.contains(&layer.diff_id)
-                && let Some(tree) = self.tree_or_index(&layer.diff_id)?
+                && let Some(tree) = self.tree_or_index(&layer.diff_id, indexes)?
             {
                 out.push(FsLayer::Tree(tree));
                 continue;
@@ -358,11 +347,19 @@ impl<'a> Session<'a> {
         Ok(LayeredFs::from_layers(out))
     }
 
-    /// This build's layout of a layer, or the index an earlier build saved.
-    fn tree_or_index(&self, diff_id: &Digest) -> Result<Option<Arc<LayerTree>>, BuildError> {
+    /// This build's layout of a layer, or (with `indexes`) the index an
+    /// earlier build saved.
+    fn tree_or_index(
+        &self,
+        diff_id: &Digest,
+        indexes: bool,
+    ) -> Result<Option<Arc<LayerTree>>, BuildError> {
         let poisoned = |_| BuildError::Cancelled;
         if let Some(tree) = self.trees.lock().map_err(poisoned)?.get(diff_id) {
             return Ok(Some(Arc::clone(tree)));
+        }
+        if !indexes {
+            return Ok(None);
         }
         let mut indexes = self.indexes.lock().map_err(poisoned)?;
         if let Some(tree) = indexes.get(diff_id) {
