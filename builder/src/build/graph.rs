@@ -25,11 +25,17 @@ pub fn dependencies(
                 deps.insert(s.index);
             }
             for ins in &stage.instructions {
-                if let InstructionKind::Copy(c) = &ins.kind
-                    && let Some(from) = &c.from
-                {
+                // COPY --from=STAGE and RUN --mount=…,from=STAGE read a stage.
+                let froms: Vec<String> = match &ins.kind {
+                    InstructionKind::Copy(c) => c.from.iter().cloned().collect(),
+                    InstructionKind::Run(r) => {
+                        r.mounts.iter().filter_map(|m| mount_from(m)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for from in froms {
                     let from = lexer
-                        .process_word(from, global)
+                        .process_word(&from, global)
                         .unwrap_or_else(|_| from.clone());
                     if let Some(s) = stages.find(&from).filter(|s| s.index < stage.index) {
                         deps.insert(s.index);
@@ -39,6 +45,16 @@ pub fn dependencies(
             deps
         })
         .collect()
+}
+
+/// The `from=` of a `--mount` value, if it has one.
+fn mount_from(spec: &str) -> Option<String> {
+    spec.split(',').find_map(|field| {
+        let (key, value) = field.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("from")
+            .then(|| value.trim().to_owned())
+    })
 }
 
 /// The stages `target` needs (itself included), in index order.
@@ -72,6 +88,15 @@ mod tests {
         let deps = dependencies(&s, &Lexer::default(), &args);
         assert_eq!(needed(&deps, 3), vec![0, 1, 3]);
         assert_eq!(needed(&deps, 2), vec![2]);
+    }
+
+    #[test]
+    fn run_mounts_from_a_stage_are_dependencies() {
+        let s = stages(
+            "FROM scratch AS a\nFROM scratch AS b\nRUN --mount=type=bind,from=a,target=/m true\n",
+        );
+        let deps = dependencies(&s, &Lexer::default(), &BTreeMap::<String, String>::new());
+        assert_eq!(needed(&deps, 1), [0, 1]);
     }
 
     #[test]
