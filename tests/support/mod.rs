@@ -213,7 +213,9 @@ fn apply_layer(path: &Path, root: &Path) {
     archive.set_unpack_xattrs(true);
     for e in archive.entries().expect("entries") {
         let mut e = e.expect("entry");
-        let rel = e.path().expect("path").into_owned();
+        // Components drop a directory's trailing slash, which would make
+        // the lookup below fail (ENOTDIR) where a directory replaces a file.
+        let rel: PathBuf = e.path().expect("path").components().collect();
         let name = rel
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
