@@ -77,6 +77,20 @@ pub struct TreeEntry {
 }
 
 impl TreeEntry {
+    /// A directory owned by root, mode 0755, mtime 0: what an in-memory
+    /// layer's root (which has no entry) is taken to be.
+    pub fn root_dir() -> TreeEntry {
+        TreeEntry {
+            kind: TreeKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: Vec::new(),
+            link_key: None,
+        }
+    }
+
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, TreeKind::Dir)
     }
@@ -318,15 +332,7 @@ mod tests {
     use super::*;
 
     fn dir() -> TreeEntry {
-        TreeEntry {
-            kind: TreeKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            xattrs: Vec::new(),
-            link_key: None,
-        }
+        TreeEntry::root_dir()
     }
 
     fn file(text: &str) -> TreeEntry {

@@ -237,15 +237,7 @@ impl LayeredFs {
             FsLayer::Tree(tree) => match tree_path(&rel_path(comps)).and_then(|r| tree.get(r)) {
                 Some(e) => EntrySource::Tree(e.clone()),
                 // The root of an in-memory layer has no entry of its own.
-                None => EntrySource::Tree(crate::layer::tree::TreeEntry {
-                    kind: crate::layer::tree::TreeKind::Dir,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    mtime: 0,
-                    xattrs: Vec::new(),
-                    link_key: None,
-                }),
+                None => EntrySource::Tree(crate::layer::tree::TreeEntry::root_dir()),
             },
         };
         Found {
