@@ -299,6 +299,25 @@ struct Spawned {
 }
 
 impl Spawned {
+    /// Starts `berth build -t t CTX` in the background, its log in a file.
+    fn build(env: &Env, ctx: &Path, marker: String) -> Spawned {
+        let log_path = env.path("berth.log");
+        let child = env
+            .berth()
+            .args(["build", "--progress", "plain", "-t", "t"])
+            .arg(ctx)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        Spawned {
+            child,
+            marker,
+            log_path,
+        }
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
@@ -930,21 +949,7 @@ RUN --mount=type=bind,from=other,source=/dir,target=/m cat /m/f > /seen-stage # 
 "#
         ),
     );
-    let log = env.path("berth.log");
-    let child = env
-        .berth()
-        .args(["build", "--progress", "plain", "-t", "t"])
-        .arg(&ctx)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut berth = Spawned {
-        child,
-        marker,
-        log_path: log,
-    };
+    let mut berth = Spawned::build(&env, &ctx, marker);
     let status = berth
         .wait(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("berth hangs: {}", berth.log()));
@@ -1090,21 +1095,7 @@ fn cancel_a_running_step(sig: i32) {
         &format!("RUN echo before > /before\nRUN sleep 1000; echo {marker}\n"),
     );
     let mounts = mountinfo_lines();
-    let log = env.path("berth.log");
-    let child = env
-        .berth()
-        .args(["build", "--progress", "plain", "-t", "t"])
-        .arg(&ctx)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut berth = Spawned {
-        child,
-        marker: marker.clone(),
-        log_path: log,
-    };
+    let mut berth = Spawned::build(&env, &ctx, marker.clone());
     let mut exited_early = None;
     let running = wait_until(Duration::from_secs(30), || {
         if let Ok(Some(status)) = berth.child.try_wait() {

@@ -117,17 +117,9 @@ struct Planned {
 }
 
 pub(crate) fn run_copy(sb: &mut StageBuilder<'_, '_>, ins: &Instruction) -> Result<(), BuildError> {
-    let started = Instant::now();
-    let label = sb.step_label(&ins.original);
-    let step = sb.session.step(label);
-    let result = copy_step(sb, ins, step, started);
-    if let Err(e) = &result {
-        sb.progress(BuildEvent::Failed {
-            step,
-            message: e.render("Dockerfile"),
-        });
-    }
-    result
+    sb.reported_step(ins, |sb, step, _, started| {
+        copy_step(sb, ins, step, started)
+    })
 }
 
 fn copy_step(

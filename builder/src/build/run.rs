@@ -73,18 +73,9 @@ pub(crate) fn run_run(
     ins: &Instruction,
     run: &Run,
 ) -> Result<(), BuildError> {
-    let started = Instant::now();
-    let label = sb.step_label(&ins.original);
-    let step_text = label.clone();
-    let step = sb.session.step(label);
-    let result = run_step(sb, ins, run, step, &step_text, started);
-    if let Err(e) = &result {
-        sb.progress(BuildEvent::Failed {
-            step,
-            message: e.render("Dockerfile"),
-        });
-    }
-    result
+    sb.reported_step(ins, |sb, step, label, started| {
+        run_step(sb, ins, run, step, label, started)
+    })
 }
 
 fn run_step(
@@ -240,6 +231,11 @@ fn run_step(
     let status = match status {
         Ok(status) => status,
         Err(SandboxError::Cancelled) => return Err(BuildError::Cancelled),
+        Err(e @ SandboxError::Setup { .. }) if e.to_string().starts_with("exec ") => {
+            return Err(fail(format!("RUN failed: {e}")).hint(
+                "the program is not in the image: install it in an earlier step, or check SHELL; the shell form runs /bin/sh -c unless SHELL says otherwise",
+            ));
+        }
         Err(e) => return Err(fail(format!("RUN failed: {e}"))),
     };
     if status != ExitStatus::Code(0) {

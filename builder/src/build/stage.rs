@@ -17,7 +17,7 @@ use crate::cache::{CacheKey, KeyBuilder, LayerRef};
 use crate::dockerfile::instructions::{ArgDecl, CommandLine, Healthcheck, KeyValue};
 use crate::dockerfile::shell::VarLookup;
 use crate::dockerfile::{Instruction, InstructionKind};
-use crate::progress::BuildEvent;
+use crate::progress::{BuildEvent, StepId};
 
 /// The history comment BuildKit writes is `buildkit.dockerfile.v0`; ours
 /// says who built the step.
@@ -142,6 +142,26 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
             .lexer
             .process_words(word, &self.env())
             .map_err(|e| BuildError::at(ins.start_line, ins.end_line, e.to_string()))
+    }
+
+    /// Runs a step that shows as its own line: numbers and announces it,
+    /// and reports its error as the step's failure.
+    pub fn reported_step(
+        &mut self,
+        ins: &Instruction,
+        body: impl FnOnce(&mut Self, StepId, &str, Instant) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        let started = Instant::now();
+        let label = self.step_label(&ins.original);
+        let step = self.session.step(label.clone());
+        let result = body(self, step, &label, started);
+        if let Err(e) = &result {
+            self.progress(BuildEvent::Failed {
+                step,
+                message: e.render("Dockerfile"),
+            });
+        }
+        result
     }
 
     pub fn created_now(&self) -> String {
