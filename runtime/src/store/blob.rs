@@ -11,7 +11,7 @@
 //! [`MAX_SMALL_BLOB`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +51,11 @@ pub struct BlobWriter {
     expected_size: Option<u64>,
     /// Set once the temp file has been renamed, so `Drop` leaves it alone.
     renamed: bool,
+    /// A resumable download's partial file survives an abandoned writer, so
+    /// the next attempt (or the next process) continues after it.
+    keep_partial: bool,
+    /// The lock that makes one writer at a time own a resumable download.
+    _lock: Option<File>,
 }
 
 impl BlobWriter {
@@ -62,9 +67,24 @@ impl BlobWriter {
         self
     }
 
-    /// Bytes accepted so far (for progress reports).
+    /// Bytes accepted so far (for progress reports), including what a
+    /// resumed download already held.
     pub fn bytes_written(&self) -> u64 {
         self.written
+    }
+
+    /// Throws away everything written so far and starts the blob again.
+    pub fn restart(&mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        file.flush()?;
+        file.get_mut().set_len(0)?;
+        file.get_mut().seek(SeekFrom::Start(0))?;
+        self.hasher = Hasher::new();
+        self.written = 0;
+        Ok(())
     }
 
     /// Finishes the blob: checks digest (and size, if announced), fsyncs, and
@@ -74,6 +94,8 @@ impl BlobWriter {
     /// names both digests. If the blob is already stored (another writer got
     /// there first) the temp file is dropped and the stored one is used.
     pub fn commit(mut self) -> Result<(Digest, u64)> {
+        // Content that fails its checks must not be resumed either.
+        self.keep_partial = false;
         let Some(buffered) = self.file.take() else {
             // Unreachable through the public API: `commit` consumes the writer.
             return Err(StoreError::io(
@@ -152,7 +174,8 @@ impl Write for BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         drop(self.file.take());
-        if !self.renamed {
+        // An empty partial file is worth nothing to resume.
+        if !self.renamed && (!self.keep_partial || self.written == 0) {
             // Nothing useful can be done about a failure here; gc removes
             // stale ingest files later.
             let _ = fs::remove_file(&self.temp);
@@ -192,6 +215,66 @@ impl Store {
             expected,
             expected_size: None,
             renamed: false,
+            keep_partial: false,
+            _lock: None,
+        })
+    }
+
+    /// Starts or resumes writing the blob `digest` under a fixed name in
+    /// `ingest/`: what an interrupted download left there is kept (and
+    /// rehashed), and [`BlobWriter::bytes_written`] says where to continue.
+    /// Waits while another writer (thread or process) resumes the same
+    /// blob; check [`has_blob`](Store::has_blob) afterwards, that writer
+    /// may have finished it.
+    pub fn resumable_writer(&self, digest: &Digest) -> Result<BlobWriter> {
+        let ingest = self.ingest_dir();
+        let lock_path = ingest.join(format!("{}.lock", digest.hex()));
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .at("open lock file", &lock_path)?;
+        loop {
+            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io::Error::from(e)).at("lock", &lock_path),
+            }
+        }
+        let temp = ingest.join(format!("{}.partial", digest.hex()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&temp)
+            .at("open", &temp)?;
+        let mut hasher = Hasher::new();
+        let mut written = 0u64;
+        let mut buf = vec![0u8; READ_CHUNK];
+        file.seek(SeekFrom::Start(0)).at("read", &temp)?;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).at("read", &temp),
+            };
+            hasher.update(&buf[..n]);
+            written += n as u64;
+        }
+        Ok(BlobWriter {
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            temp,
+            blobs_dir: self.blobs_dir(),
+            hasher,
+            written,
+            expected: Some(*digest),
+            expected_size: None,
+            renamed: false,
+            keep_partial: true,
+            _lock: Some(lock),
         })
     }
 
