@@ -1,9 +1,26 @@
 //! berth's OCI distribution client.
 //!
 //! Owns image references ([`reference`](mod@reference): parsing and Docker's
-//! normalisation of names such as `alpine` into `docker.io/library/alpine`).
-//! Authentication
-//! (Docker's `config.json`, credential helpers, basic and bearer flows) and
-//! streaming pull/push of blobs and manifests with retries are still to come.
+//! normalisation of names such as `alpine` into `docker.io/library/alpine`),
+//! authentication ([`auth`]: Docker's `config.json`, credential helpers,
+//! basic and bearer flows), and the protocol itself: manifests
+//! ([`manifest`]), streamed and resumable blob downloads ([`download`]) and
+//! uploads ([`upload`]), over a transport ([`transport`]) that retries what
+//! is transient and never logs a credential.
+//!
+//! It is synchronous, like the rest of berth: callers run transfers on
+//! threads. It knows nothing of berth's store; downloads go into a
+//! [`download::BlobSink`], uploads come from a file.
 
+pub mod auth;
+pub mod client;
+pub mod download;
+pub mod error;
+pub mod manifest;
 pub mod reference;
+pub mod transport;
+pub mod upload;
+
+pub use client::{Client, Observer, Quiet};
+pub use error::RegistryError;
+pub use transport::{RetryPolicy, TransportOptions};
