@@ -16,3 +16,4 @@ pub mod export;
 pub mod images;
 pub mod progress;
 pub mod time;
+pub mod transfer;

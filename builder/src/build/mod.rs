@@ -73,6 +73,12 @@ pub struct BuildOptions {
     /// Set (by a signal handler, say) to stop the build: running steps are
     /// killed, and the build returns [`BuildError::Cancelled`].
     pub cancel: Arc<AtomicBool>,
+    /// Pulls FROM and `--from` images the store lacks; without it they
+    /// must be in the store already.
+    pub registry: Option<Arc<berth_registry::Client>>,
+    /// `--pull`: fetch every FROM image from its registry even when the
+    /// store has it, so a moved tag is followed.
+    pub pull: bool,
 }
 
 impl BuildOptions {
@@ -96,6 +102,8 @@ impl BuildOptions {
             secrets: BTreeMap::new(),
             allow_insecure: false,
             cancel: Arc::new(AtomicBool::new(false)),
+            registry: None,
+            pull: false,
         }
     }
 }

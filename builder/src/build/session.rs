@@ -313,6 +313,13 @@ impl<'a> Session<'a> {
         });
     }
 
+    pub fn failed(&self, step: StepId, message: &str) {
+        self.progress.event(BuildEvent::Failed {
+            step,
+            message: message.to_owned(),
+        });
+    }
+
     /// The merged filesystem of `layers`: their snapshots, or the in-memory
     /// layout of layers this build wrote, unpacking a snapshot only when a
     /// layer has neither.

@@ -613,8 +613,18 @@ pub(crate) fn load_local_image(
     platform: &super::Platform,
 ) -> Result<(ImageConfig, Vec<LayerRef>), String> {
     let reference = Reference::parse(image).map_err(|e| e.to_string())?;
-    let reference = reference.with_default_tag();
+    let reference = if reference.digest().is_some() {
+        reference
+    } else {
+        reference.with_default_tag()
+    };
     let store = session.store;
+    if let Some(client) = &session.options.registry {
+        let local = store.resolve(&reference.to_string()).ok().flatten();
+        if local.is_none() || session.options.pull {
+            pull_image(session, client, &reference, platform)?;
+        }
+    }
     let found = match reference.digest() {
         Some(d) => {
             let digest = berth_runtime::store::Digest::parse(d).map_err(|e| e.to_string())?;
@@ -667,6 +677,45 @@ pub(crate) fn load_local_image(
         ));
     }
     Ok((img.config, layers))
+}
+
+/// Pulls `reference` for a FROM or `--from`, reported as its own step.
+fn pull_image(
+    session: &Session<'_>,
+    client: &berth_registry::Client,
+    reference: &Reference,
+    platform: &super::Platform,
+) -> Result<(), String> {
+    use crate::transfer::{PullOptions, TransferEvent, TransferProgress};
+
+    /// Counts the bytes a pull moves for the step's report.
+    struct Bytes(std::sync::atomic::AtomicU64);
+    impl TransferProgress for Bytes {
+        fn event(&self, event: TransferEvent) {
+            if let TransferEvent::Bytes { n } = event {
+                self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    let started = std::time::Instant::now();
+    let step = session.step(format!("[internal] pull {reference}"));
+    let counter = Bytes(std::sync::atomic::AtomicU64::new(0));
+    let options = PullOptions {
+        platform: Some(platform.clone()),
+    };
+    match crate::transfer::pull(session.store, client, reference, &options, &counter) {
+        Ok(_) => {
+            let bytes = counter.0.load(std::sync::atomic::Ordering::Relaxed);
+            session.done(step, started.elapsed(), bytes);
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!("pull {}: {e}", reference.familiar());
+            session.failed(step, &message);
+            Err(message)
+        }
+    }
 }
 
 fn peek_media_type(session: &Session<'_>, digest: &berth_runtime::store::Digest) -> String {
