@@ -3,6 +3,7 @@
 
 mod commands;
 mod progress;
+mod registry;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ enum Command {
     Rmi(commands::rmi::RmiArgs),
     Inspect(commands::inspect::InspectArgs),
     Prune(commands::prune::PruneArgs),
+    Pull(commands::pull::PullArgs),
+    Push(commands::push::PushArgs),
+    Login(commands::login::LoginArgs),
+    Logout(commands::login::LogoutArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,10 @@ fn main() -> ExitCode {
         Command::Rmi(args) => commands::rmi::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Prune(args) => commands::prune::run(args),
+        Command::Pull(args) => commands::pull::run(args),
+        Command::Push(args) => commands::push::run(args),
+        Command::Login(args) => commands::login::login(args),
+        Command::Logout(args) => commands::login::logout(args),
     };
     match result {
         Ok(code) => code,

@@ -19,7 +19,9 @@ use berth_runtime::store::Store;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::progress::transfer::{Direction, TransferPrinter};
 use crate::progress::{ProgressMode, renderer};
+use crate::registry::RegistryArgs;
 
 /// Build an image from a Dockerfile.
 #[derive(Debug, Args)]
@@ -101,6 +103,18 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressMode,
 
+    /// Push every -t name to its registry after the build.
+    #[arg(long)]
+    push: bool,
+
+    /// Fetch FROM images from their registry even when the store has
+    /// them (images the store lacks are always pulled).
+    #[arg(long)]
+    pull: bool,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+
     /// Build context directory.
     #[arg(default_value = ".", value_name = "CONTEXT")]
     context: PathBuf,
@@ -111,7 +125,14 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
     if args.check {
         return Ok(check(&display, &source));
     }
-    let options = options(&args, source)?;
+    let mut options = options(&args, source)?;
+    if args.push && options.tags.is_empty() {
+        bail!("--push needs a name to push: add -t REGISTRY/REPOSITORY[:TAG]");
+    }
+    options.registry = Some(std::sync::Arc::new(
+        args.registry.client(Some(options.cancel.clone()))?,
+    ));
+    options.pull = args.pull;
     let outputs = args
         .outputs
         .iter()
@@ -176,6 +197,20 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         eprintln!("writing image {id}");
         for tag in &options.tags {
             eprintln!("naming to {tag}");
+        }
+    }
+    if args.push
+        && let Some(client) = &options.registry
+    {
+        let printer = TransferPrinter::new(Direction::Push, mode == ProgressMode::Quiet);
+        for tag in &options.tags {
+            let line = super::push::push_one(&store, client, tag, &printer)
+                .with_context(|| format!("push {}", tag.familiar()))?;
+            if mode == ProgressMode::Quiet {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

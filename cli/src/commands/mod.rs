@@ -3,6 +3,9 @@
 pub mod build;
 pub mod images;
 pub mod inspect;
+pub mod login;
 pub mod prune;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod tag;

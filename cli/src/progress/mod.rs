@@ -24,6 +24,7 @@ mod plain;
 mod quiet;
 mod rawjson;
 mod throttle;
+pub mod transfer;
 mod tty;
 
 use std::io::{self, IsTerminal};
