@@ -13,6 +13,9 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 
+pub mod fault_proxy;
+pub mod registry;
+
 /// A temp dir holding a store (`root/`) and whatever the test writes.
 pub struct Env {
     pub dir: tempfile::TempDir,
