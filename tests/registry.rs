@@ -818,3 +818,92 @@ fn find_file(dir: &Path, suffix: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// With `credsStore` set in config.json, login hands the credentials to
+/// the helper (nothing secret lands in config.json), push and pull get
+/// them back from it, and logout erases them there.
+#[test]
+fn credentials_go_through_the_configured_credential_helper() {
+    let Some(reg) = Registry::start_with_basic_auth("helper-user", "helper-pass") else {
+        return;
+    };
+    let env = Env::new();
+    let bin = env.path("bin");
+    fs::create_dir_all(&bin).expect("mkdir bin");
+    let helper = bin.join("docker-credential-berthtest");
+    // A complete helper: keeps one record in the file $CRED_FILE.
+    fs::write(
+        &helper,
+        "#!/bin/sh\nset -e\ncase \"$1\" in\n  store) cat > \"$CRED_FILE\" ;;\n  get) server=$(cat); if [ -s \"$CRED_FILE\" ]; then cat \"$CRED_FILE\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n  erase) server=$(cat); rm -f \"$CRED_FILE\" ;;\n  *) exit 2 ;;\nesac\n",
+    )
+    .expect("write helper");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).expect("chmod helper");
+    let docker_config = env.path("docker-config");
+    fs::create_dir_all(&docker_config).expect("mkdir config");
+    fs::write(
+        docker_config.join("config.json"),
+        r#"{"credsStore": "berthtest"}"#,
+    )
+    .expect("write config.json");
+    let cred_file = env.path("stored-credential.json");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let berth = |args: &[&str], stdin: Option<&str>| {
+        let mut c = env.berth();
+        c.env("DOCKER_CONFIG", &docker_config)
+            .env("PATH", &path)
+            .env("CRED_FILE", &cred_file)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn berth");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().expect("stdin");
+            input
+                .write_all(stdin.unwrap_or("").as_bytes())
+                .expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait berth");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, stderr) = berth(
+        &[
+            "login",
+            &reg.addr(),
+            "-u",
+            "helper-user",
+            "--password-stdin",
+        ],
+        Some("helper-pass"),
+    );
+    assert!(ok, "{stderr}");
+    let stored = fs::read_to_string(&cred_file).expect("the helper stored a record");
+    assert!(stored.contains("\"Secret\":\"helper-pass\""), "{stored}");
+    let config = fs::read_to_string(docker_config.join("config.json")).expect("config.json");
+    assert!(
+        !config.contains("auths\": {\n    \"") && !config.contains("helper-pass"),
+        "{config}"
+    );
+
+    let ctx = small_context(&env, 1_000);
+    let name = format!("{}/helped:1", reg.addr());
+    env.build_ok(&["-t", &name, ctx.to_str().expect("utf-8 path")]);
+    let (ok, stderr) = berth(&["push", &name], None);
+    assert!(ok, "{stderr}");
+
+    let (ok, _) = berth(&["logout", &reg.addr()], None);
+    assert!(ok);
+    assert!(!cred_file.exists(), "logout must erase the helper's record");
+    let (ok, stderr) = berth(&["push", &name], None);
+    assert!(!ok && stderr.contains("unauthorized"), "{stderr}");
+}

@@ -131,6 +131,11 @@ fn run(helper: &str, verb: &str, input: &[u8]) -> Result<Outcome, CredentialsErr
     if said.contains("credentials not found") {
         return Ok(Outcome::NotFound);
     }
+    let said = if said.is_empty() {
+        format!("it exited with {} and said nothing", out.status)
+    } else {
+        said
+    };
     Err(CredentialsError::Helper {
         helper: helper.to_owned(),
         reason: format!("`{verb}` failed: {said}"),
