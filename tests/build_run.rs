@@ -960,7 +960,6 @@ RUN --mount=type=bind,from=other,source=/dir,target=/m cat /m/f > /seen-stage # 
 }
 
 #[test]
-#[ignore = "berth bug: builder/src/build/run.rs bind_context binds the raw context directory, so files .dockerignore excludes are visible to RUN (BuildKit's context never holds them: moby/buildkit#1942)"]
 fn bind_mount_of_the_context_hides_dockerignored_files() {
     let _g = shared();
     let env = Env::new();
@@ -984,6 +983,23 @@ fn bind_mount_of_the_context_hides_dockerignored_files() {
     assert!(ls.contains("kept.txt") && ls.contains("Dockerfile"), "{ls}");
     assert!(!ls.contains(".env"), "{ls}");
     assert!(!ls.contains("debug.log"), "{ls}");
+    // Ignored files are not part of the mount's cache key either; visible
+    // ones are.
+    let run_cached = |out: &str| {
+        let step = out
+            .lines()
+            .find(|l| l.contains("RUN --mount=type=bind"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("#?")
+            .to_owned();
+        out.lines().any(|l| l == format!("{step} CACHED"))
+    };
+    fs::write(ctx.join("sub/debug.log"), "changed").unwrap();
+    let again = env.build_ok(&["-t", "t", s(&ctx)]);
+    assert!(run_cached(&again), "{again}");
+    fs::write(ctx.join("sub/kept.txt"), "changed").unwrap();
+    let third = env.build_ok(&["-t", "t", s(&ctx)]);
+    assert!(!run_cached(&third), "{third}");
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ use rustix::fs::FlockOperation;
 use super::BuildError;
 use super::stage::StageBuilder;
 use crate::cache::{CacheRecord, KeyBuilder, LayerRef};
-use crate::context::{IgnoreRules, resolve_source_with_rules, walk};
+use crate::context::{resolve_source_with_rules, walk};
 use crate::dockerfile::Instruction;
 use crate::dockerfile::heredoc::chomp;
 use crate::dockerfile::instructions::{CommandLine, Run};
@@ -664,42 +664,126 @@ fn bind_context(
     };
     let meta =
         fs::metadata(&sp.host_path).map_err(|e| format!("bind mount source {source}: {e}"))?;
-    if meta.is_dir() {
-        let none = IgnoreRules::parse("").map_err(|e| e.to_string())?;
-        for entry in walk(&sp.host_path, &none).map_err(|e| e.to_string())? {
-            key.str(&entry.rel_path)
-                .u64(u64::from(entry.metadata.mode()));
-            if entry.metadata.is_file() {
-                let rel = format!("{}/{}", sp.resolved_rel, entry.rel_path);
-                let digest = session
-                    .stat
-                    .digest(&rel, &sp.host_path.join(&entry.rel_path), &entry.metadata)
-                    .map_err(|e| format!("bind mount source {source}: {rel}: {e}"))?;
-                key.digest(&digest);
-            }
-        }
-    } else {
+    if !meta.is_dir() {
         let digest = session
             .stat
             .digest(&sp.resolved_rel, &sp.host_path, &meta)
             .map_err(|e| format!("bind mount source {source}: {e}"))?;
         key.digest(&digest);
+        return Ok(Some(Mount::Bind {
+            source: sp.host_path.clone(),
+            target: m.target.clone(),
+            readonly: !m.readwrite,
+        }));
     }
-    if m.readwrite && meta.is_dir() {
+    // What the context shows of the directory: `.dockerignore`d entries
+    // are neither keyed nor visible, as BuildKit sends them nowhere.
+    let prefix = sp.resolved_rel.trim_matches('/').trim_start_matches("./");
+    let prefix = if prefix == "." { "" } else { prefix };
+    let visible: Vec<_> = walk(ctx, &session.rules)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|entry| {
+            let rel = if prefix.is_empty() {
+                entry.rel_path.clone()
+            } else {
+                entry
+                    .rel_path
+                    .strip_prefix(prefix)?
+                    .strip_prefix('/')?
+                    .to_owned()
+            };
+            Some((rel, entry))
+        })
+        .collect();
+    for (rel, entry) in &visible {
+        key.str(rel).u64(u64::from(entry.metadata.mode()));
+        if entry.metadata.is_file() {
+            let digest = session
+                .stat
+                .digest(&entry.rel_path, &ctx.join(&entry.rel_path), &entry.metadata)
+                .map_err(|e| format!("bind mount source {source}: {}: {e}", entry.rel_path))?;
+            key.digest(&digest);
+        }
+    }
+    let hidden = hidden_entries(&sp.host_path, &visible)
+        .map_err(|e| format!("bind mount source {source}: {e}"))?;
+    let mut lower = vec![sp.host_path.clone()];
+    if !hidden.is_empty() {
+        // An overlay whose top layer whites the hidden entries out.
+        let veil = session.snapshots.stage().map_err(|e| e.to_string())?;
+        for rel in &hidden {
+            let path = veil.path().join(rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot hide {rel} from the bind mount: {e}"))?;
+            }
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &path,
+                rustix::fs::FileType::CharacterDevice,
+                rustix::fs::Mode::empty(),
+                0,
+            )
+            .map_err(|e| format!("cannot hide {rel} from the bind mount: {e}"))?;
+        }
+        lower.insert(0, veil.path().to_path_buf());
+        held.dirs.push(veil);
+    }
+    if m.readwrite {
         let scratch = session.snapshots.stage().map_err(|e| e.to_string())?;
         let mount = Mount::Overlay {
-            lower: vec![sp.host_path.clone()],
+            lower,
             target: m.target.clone(),
             scratch: Some(scratch.path().to_path_buf()),
         };
         held.dirs.push(scratch);
         return Ok(Some(mount));
     }
+    if lower.len() > 1 {
+        return Ok(Some(Mount::Overlay {
+            lower,
+            target: m.target.clone(),
+            scratch: None,
+        }));
+    }
     Ok(Some(Mount::Bind {
         source: sp.host_path.clone(),
         target: m.target.clone(),
-        readonly: !m.readwrite,
+        readonly: true,
     }))
+}
+
+/// Entries of `dir` that are not in `visible` (paths relative to `dir`)
+/// while their parent is: the tops of what the ignore rules hide.
+fn hidden_entries(
+    dir: &std::path::Path,
+    visible: &[(String, crate::context::ContextEntry)],
+) -> std::io::Result<Vec<String>> {
+    let shown: std::collections::BTreeSet<&str> = visible.iter().map(|(r, _)| r.as_str()).collect();
+    let mut dirs: Vec<&str> = vec![""];
+    dirs.extend(
+        visible
+            .iter()
+            .filter(|(_, e)| e.metadata.is_dir())
+            .map(|(r, _)| r.as_str()),
+    );
+    let mut hidden = Vec::new();
+    for d in dirs {
+        for entry in fs::read_dir(dir.join(d))? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            let rel = if d.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{d}/{name}")
+            };
+            if !shown.contains(rel.as_str()) {
+                hidden.push(rel);
+            }
+        }
+    }
+    Ok(hidden)
 }
 
 /// `--mount=type=bind,from=STAGE|IMAGE`: the directory `source` of that
