@@ -30,6 +30,9 @@ pub struct Authenticator {
     /// The scheme each host asked for in its last 401.
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: TokenCache,
+    /// Held while fetching a token, so that parallel transfers refused at
+    /// once fetch one token between them, not one each.
+    fetching: Mutex<()>,
 }
 
 impl Authenticator {
@@ -39,6 +42,7 @@ impl Authenticator {
             creds: Mutex::default(),
             challenges: Mutex::default(),
             tokens: TokenCache::default(),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -78,14 +82,19 @@ impl Authenticator {
                 if let Some(t) = self.tokens.get(host, scope) {
                     return Ok(Some(format!("Bearer {t}")));
                 }
+                let _one_at_a_time = self.fetching.lock();
+                if let Some(t) = self.tokens.get(host, scope) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
                 let t = self.fetch(agent, host, &realm, service.as_deref(), scope)?;
                 Ok(Some(format!("Bearer {t}")))
             }
         }
     }
 
-    /// Reacts to a 401 carrying `www_authenticate`: learns the scheme and
-    /// gets what it needs, so that one more attempt can succeed. Errors when
+    /// Reacts to a 401 carrying `www_authenticate` for a request that was
+    /// sent with `sent` as its `Authorization`: learns the scheme and gets
+    /// what it needs, so that one more attempt can succeed. Errors when
     /// there is nothing new to try.
     pub fn answer(
         &self,
@@ -93,6 +102,7 @@ impl Authenticator {
         host: &str,
         scope: &Scope,
         www_authenticate: Option<&str>,
+        sent: Option<&str>,
     ) -> Result<(), RegistryError> {
         let creds = self.credentials(host)?;
         let unauthorized = || RegistryError::Unauthorized {
@@ -111,11 +121,27 @@ impl Authenticator {
                 _ => Err(unauthorized()),
             },
             Challenge::Bearer { realm, service, .. } => {
-                // A cached token the registry refused has expired or was
-                // revoked: fetch a fresh one.
-                self.tokens.forget(host, scope);
-                self.fetch(agent, host, &realm, service.as_deref(), scope)
-                    .map(|_| ())
+                let _one_at_a_time = self.fetching.lock();
+                match self.tokens.get(host, scope) {
+                    // Another thread got a token since this request left.
+                    Some(t) if sent != Some(format!("Bearer {t}").as_str()) => Ok(()),
+                    // The registry refused the cached token (expired or
+                    // revoked): fetch a fresh one.
+                    _ => {
+                        self.tokens.forget(host, scope);
+                        let creds = self.credentials(host)?;
+                        let (token, lifetime) = token::fetch(
+                            agent,
+                            host,
+                            &realm,
+                            service.as_deref(),
+                            scope,
+                            creds.as_ref(),
+                        )?;
+                        self.tokens.put(host, scope, token, lifetime);
+                        Ok(())
+                    }
+                }
             }
         }
     }

@@ -182,8 +182,13 @@ impl Transport {
                     .get("www-authenticate")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                self.auth
-                    .answer(&self.agent, host, scope, challenge.as_deref())?;
+                self.auth.answer(
+                    &self.agent,
+                    host,
+                    scope,
+                    challenge.as_deref(),
+                    auth.as_deref(),
+                )?;
                 answered = true;
                 continue;
             }
