@@ -15,6 +15,7 @@ use assert_cmd::cargo::CommandCargoExt;
 
 pub mod fault_proxy;
 pub mod registry;
+pub mod token_registry;
 
 /// A temp dir holding a store (`root/`) and whatever the test writes.
 pub struct Env {
