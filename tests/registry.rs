@@ -362,6 +362,26 @@ fn bad_references_unknown_images_and_a_dead_registry_fail_in_one_line() {
     one_line(&e);
     assert!(e.contains("invalid reference format"), "{e}");
 
+    // A broken berth config file is named, with the fix.
+    let config = env.path("berth-config.json");
+    fs::write(&config, r#"{"insecure-registries": "reg.lan"}"#).expect("write config");
+    let mut c = env.berth();
+    c.env("BERTH_CONFIG", &config).args(["pull", &name]);
+    let (ok, _, e) = run(c);
+    assert!(!ok);
+    one_line(&e);
+    assert!(
+        e.contains("berth-config.json") && e.contains("insecure-registries must be a list"),
+        "{e}"
+    );
+    // A listed registry is accepted (loopback needs no listing, so this
+    // only shows the file is read and the pull still works).
+    fs::write(&config, r#"{"insecure-registries": ["reg.lan:5000"]}"#).expect("write config");
+    let mut c = env.berth();
+    c.env("BERTH_CONFIG", &config).args(["pull", "-q", &name]);
+    let (ok, _, e) = run(c);
+    assert!(ok, "{e}");
+
     let e = berth_fails(&env, &["push", &format!("{}/never-built:1", reg.addr())]);
     one_line(&e);
     assert!(e.contains("no such image in the local store"), "{e}");
