@@ -8,7 +8,7 @@ use crate::auth::Scope;
 use crate::client::{Client, Observer, repo_url};
 use crate::error::RegistryError;
 use crate::transport::Call;
-use crate::transport::errors::{classify_io, from_status};
+use crate::transport::errors::{classify_io, from_status, refusal};
 
 /// Where a downloaded blob goes. The sink checks the content against its
 /// digest when the caller finishes it (berth's store does), so a corrupt
@@ -126,9 +126,8 @@ impl Client {
                             digest: digest.to_owned(),
                         });
                     }
-                    status => {
-                        let body = resp.body_mut().with_config().limit(64 * 1024).read_to_vec().unwrap_or_default();
-                        return Err(from_status(status, &body, false));
+                    _ => {
+                        return Err(refusal(&mut resp, false));
                     }
                 }
                 let mut reader = resp.body_mut().as_reader();

@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 use crate::auth::Scope;
 use crate::client::{Client, repo_url};
 use crate::error::RegistryError;
-use crate::transport::errors::from_status;
+use crate::transport::errors::refusal;
 use crate::transport::{Call, Payload};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -60,7 +60,9 @@ impl Client {
             |_| {
                 let call = Call::new("GET", url.clone()).header("Accept", accept.clone());
                 let mut resp = self.transport.execute(host, &scope, &call)?;
-                let status = resp.status().as_u16();
+                if resp.status().as_u16() != 200 {
+                    return Err(refusal(&mut resp, false));
+                }
                 let body = resp
                     .body_mut()
                     .with_config()
@@ -75,9 +77,6 @@ impl Client {
                         },
                         other => crate::transport::errors::classify(host, other),
                     })?;
-                if status != 200 {
-                    return Err(from_status(status, &body, false));
-                }
                 let header_type = resp
                     .headers()
                     .get("content-type")
@@ -130,13 +129,7 @@ impl Client {
                 let mut resp = self.transport.execute(host, &scope, &call)?;
                 let status = resp.status().as_u16();
                 if status != 201 && status != 200 {
-                    let body = resp
-                        .body_mut()
-                        .with_config()
-                        .limit(64 * 1024)
-                        .read_to_vec()
-                        .unwrap_or_default();
-                    return Err(from_status(status, &body, true));
+                    return Err(refusal(&mut resp, true));
                 }
                 Ok(resp
                     .headers()

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::auth::Scope;
 use crate::client::{Client, Observer, repo_url};
 use crate::error::RegistryError;
-use crate::transport::errors::from_status;
+use crate::transport::errors::refusal;
 use crate::transport::{Call, Payload, resolve_location};
 
 /// Blobs up to this size go up in a single PUT; larger ones in chunks of
@@ -140,15 +140,7 @@ impl Client {
             // 202: a session to upload into (a refused mount says "upload
             // instead" this way too).
             201 | 202 => Ok(Start::Session(location(&resp, host, base)?)),
-            _ => {
-                let body = resp
-                    .body_mut()
-                    .with_config()
-                    .limit(64 * 1024)
-                    .read_to_vec()
-                    .unwrap_or_default();
-                Err(from_status(status, &body, true))
-            }
+            _ => Err(refusal(&mut resp, true)),
         }
     }
 
@@ -197,19 +189,13 @@ impl Client {
         let mut resp = self.transport.execute(host, scope, &call)?;
         let status = resp.status().as_u16();
         if status != 202 && status != 204 {
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024)
-                .read_to_vec()
-                .unwrap_or_default();
             return Err(match status {
                 // The session and berth disagree about the offset: ask again.
                 416 => RegistryError::Transient {
                     reason: format!("{host} refused the chunk at byte {start}"),
                     retry_after: None,
                 },
-                _ => from_status(status, &body, true),
+                _ => refusal(&mut resp, true),
             });
         }
         Ok((location(&resp, host, base)?, held_bytes(&resp)))
@@ -238,13 +224,7 @@ impl Client {
         let mut resp = self.transport.execute(host, scope, &call)?;
         let status = resp.status().as_u16();
         if status != 201 && status != 204 {
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024)
-                .read_to_vec()
-                .unwrap_or_default();
-            return Err(from_status(status, &body, true));
+            return Err(refusal(&mut resp, true));
         }
         if let Some(theirs) = resp
             .headers()

@@ -375,7 +375,9 @@ impl Drop for Registry {
 /// The environment cannot run the test: fail under CI, else skip with a
 /// message on the real stderr (libtest captures `eprintln!` of passing
 /// tests, and a skip should be seen). The test's name is its thread's name.
-fn unavailable(why: &str) -> Option<Registry> {
+/// Skips the calling test (`None`) or, under CI, fails it: the machine
+/// lacks what the fixture needs.
+pub(crate) fn unavailable<T>(why: &str) -> Option<T> {
     let current = std::thread::current();
     let test = current.name().unwrap_or("test");
     if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
@@ -388,7 +390,7 @@ fn unavailable(why: &str) -> Option<Registry> {
     None
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
@@ -414,7 +416,7 @@ fn write_htpasswd(htpasswd: &Path, user: &str, password: &str, file: &Path) {
 
 /// A port that was free a moment ago (the registry binds it itself, hence
 /// the retry in `launch`).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0 to find a free port")
@@ -422,7 +424,7 @@ fn free_port() -> u16 {
 }
 
 /// A YAML double-quoted scalar.
-fn yaml_str(s: &str) -> String {
+pub(crate) fn yaml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -443,7 +445,7 @@ fn config_yaml(dir: &Path, addr: &str, auth_section: &str) -> String {
     )
 }
 
-fn spawn(program: &Path, config: &Path, dir: &Path) -> Child {
+pub(crate) fn spawn(program: &Path, config: &Path, dir: &Path) -> Child {
     let stdout = File::create(dir.join("access.log")).expect("create access.log");
     let stderr = File::create(dir.join("registry.log")).expect("create registry.log");
     let mut cmd = Command::new(program);
@@ -492,7 +494,7 @@ fn wait_ready(child: &mut Child, addr: &str) -> Result<(), String> {
     }
 }
 
-fn log_tail(dir: &Path, lines: usize) -> String {
+pub(crate) fn log_tail(dir: &Path, lines: usize) -> String {
     let mut out = String::new();
     for name in ["registry.log", "access.log"] {
         let text = fs::read_to_string(dir.join(name)).unwrap_or_default();

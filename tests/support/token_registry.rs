@@ -30,10 +30,9 @@
 //! fails the test if `CI` is set and otherwise prints `SKIPPED <test>: ...`
 //! to stderr and returns `None`, like tests/support/registry.rs.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,6 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::registry::http::{self, Response};
+use super::registry::{find_program, free_port, log_tail, spawn, unavailable, yaml_str};
 
 /// The registry's `auth.token.service`: the `service` it names in its
 /// challenges and the `aud` tokens must carry.
@@ -677,41 +677,6 @@ fn percent_encode(s: &str) -> String {
 // ---------------------------------------------------------------------------
 // The registry process.
 
-/// The environment cannot run the test: fail under CI, else skip with a
-/// message on the real stderr.
-fn unavailable(why: &str) -> Option<TokenRegistry> {
-    let current = std::thread::current();
-    let test = current.name().unwrap_or("test");
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!("{test}: {why} (CI is set, so this is an error, not a skip)");
-    }
-    let _ = writeln!(
-        io::stderr(),
-        "SKIPPED {test}: {why} (set CI=1 to make this a failure)"
-    );
-    None
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0 to find a free port")
-        .port()
-}
-
-/// A YAML double-quoted scalar.
-fn yaml_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 fn config_yaml(dir: &Path, addr: &str, realm: &str, cert: &Path) -> String {
     let data = dir.join("data");
     format!(
@@ -729,35 +694,6 @@ fn config_yaml(dir: &Path, addr: &str, realm: &str, cert: &Path) -> String {
         issuer = yaml_str(ISSUER),
         cert = yaml_str(&cert.to_string_lossy()),
     )
-}
-
-fn spawn(program: &Path, config: &Path, dir: &Path) -> Child {
-    let stdout = File::create(dir.join("access.log")).expect("create access.log");
-    let stderr = File::create(dir.join("registry.log")).expect("create registry.log");
-    let mut cmd = Command::new(program);
-    cmd.arg("serve")
-        .arg(config)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    // REGISTRY_* variables override the config file.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("REGISTRY_") {
-            cmd.env_remove(key);
-        }
-    }
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("spawn {} serve: {e}", program.display()))
 }
 
 /// Polls `GET /v2/` until it answers 401 with a Bearer challenge.
@@ -784,18 +720,4 @@ fn wait_ready(child: &mut Child, addr: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn log_tail(dir: &Path, lines: usize) -> String {
-    let mut out = String::new();
-    for name in ["registry.log", "access.log"] {
-        let text = fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        out.push_str(&format!("--- {name} ---\n"));
-        for l in &all[all.len().saturating_sub(lines)..] {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    out
 }

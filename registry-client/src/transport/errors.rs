@@ -80,17 +80,25 @@ struct ErrorItem {
     message: String,
 }
 
-/// The registry's error codes and messages from a failed response's body
-/// (the distribution spec's `{"errors":[{"code","message"}]}`), or an
-/// empty string.
-pub fn registry_message(resp: &mut ureq::http::Response<ureq::Body>) -> String {
-    let Ok(bytes) = resp.body_mut().with_config().limit(64 * 1024).read_to_vec() else {
+/// A failed response's body, capped: error bodies are small, and a hostile
+/// server must not make berth read gigabytes.
+fn error_body(resp: &mut ureq::http::Response<ureq::Body>) -> Vec<u8> {
+    resp.body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default()
+}
+
+/// The messages in a distribution-spec error body
+/// (`{"errors":[{"code","message"}]}`), joined; a code stands in for a
+/// missing message. Empty when the body is not such a document.
+fn words(body: &[u8]) -> String {
+    let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
         return String::new();
     };
-    let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes) else {
-        return String::new();
-    };
-    body.errors
+    parsed
+        .errors
         .iter()
         .map(|e| {
             if e.message.is_empty() {
@@ -103,8 +111,19 @@ pub fn registry_message(resp: &mut ureq::http::Response<ureq::Body>) -> String {
         .join("; ")
 }
 
+/// The registry's own words for a failed response, or an empty string.
+pub fn registry_message(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    words(&error_body(resp))
+}
+
+/// The error a refused request stands for, from its status and body.
+pub fn refusal(resp: &mut ureq::http::Response<ureq::Body>, push: bool) -> RegistryError {
+    let status = resp.status().as_u16();
+    from_status(status, &error_body(resp), push)
+}
+
 /// The first error code in a failed response's body (`MANIFEST_UNKNOWN`).
-pub fn first_code(bytes: &[u8]) -> Option<String> {
+fn first_code(bytes: &[u8]) -> Option<String> {
     serde_json::from_slice::<ErrorBody>(bytes)
         .ok()?
         .errors
@@ -126,25 +145,10 @@ pub fn from_status(status: u16, body: &[u8], push: bool) -> RegistryError {
             action: if push { "push to" } else { "pull from" },
         },
         (404, _) => RegistryError::ManifestUnknown,
-        _ => {
-            let message = serde_json::from_slice::<ErrorBody>(body)
-                .ok()
-                .map(|b| {
-                    b.errors
-                        .iter()
-                        .map(|e| {
-                            if e.message.is_empty() {
-                                e.code.to_ascii_lowercase().replace('_', " ")
-                            } else {
-                                e.message.clone()
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default();
-            RegistryError::Status { status, message }
-        }
+        _ => RegistryError::Status {
+            status,
+            message: words(body),
+        },
     }
 }
 
