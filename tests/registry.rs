@@ -52,6 +52,25 @@ fn run(mut cmd: Command) -> (bool, String, String) {
     )
 }
 
+/// Runs `cmd` with `stdin` fed to it (closed at once when empty).
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> (bool, String, String) {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn berth");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait berth");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn berth_ok(env: &Env, args: &[&str]) -> (String, String) {
     let mut c = env.berth();
     c.args(args);
@@ -231,27 +250,7 @@ fn basic_auth_login_push_pull_logout() {
     let with_config = |args: &[&str], stdin: Option<&str>| {
         let mut c = env.berth();
         c.env("DOCKER_CONFIG", &docker_config).args(args);
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn berth");
-        if let Some(text) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write stdin");
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("wait berth");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_with_stdin(c, stdin.unwrap_or(""))
     };
 
     let (ok, _, stderr) = with_config(&["push", &name], None);
@@ -877,23 +876,9 @@ fn credentials_go_through_the_configured_credential_helper() {
         c.env("DOCKER_CONFIG", &docker_config)
             .env("PATH", &path)
             .env("CRED_FILE", &cred_file)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn berth");
-        {
-            use std::io::Write;
-            let mut input = child.stdin.take().expect("stdin");
-            input
-                .write_all(stdin.unwrap_or("").as_bytes())
-                .expect("write stdin");
-        }
-        let out = child.wait_with_output().expect("wait berth");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            .args(args);
+        let (ok, _, stderr) = run_with_stdin(c, stdin.unwrap_or(""));
+        (ok, stderr)
     };
 
     let (ok, stderr) = berth(
