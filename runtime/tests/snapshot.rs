@@ -146,6 +146,24 @@ fn ensure_unpacks_a_gzip_layer_once() {
 }
 
 #[test]
+fn the_snapshots_directory_is_the_top_of_independent_trees() {
+    let (_tmp, store) = new_store();
+    let snaps = Snapshots::open(&store).unwrap();
+    let dir = fs::File::open(snaps.dir()).unwrap();
+    // Only filesystems with inode flags (ext4, where it matters) keep it.
+    let Ok(flags) = rustix::fs::ioctl_getflags(&dir) else {
+        return;
+    };
+    let Ok(()) = rustix::fs::ioctl_setflags(&dir, flags) else {
+        return;
+    };
+    assert!(flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
+    // Opening again leaves it as it is.
+    Snapshots::open(&store).unwrap();
+    assert_eq!(rustix::fs::ioctl_getflags(&dir).unwrap(), flags);
+}
+
+#[test]
 fn a_snapshot_from_another_boot_is_unpacked_again() {
     let (_tmp, store) = new_store();
     let snaps = Snapshots::open(&store).unwrap();

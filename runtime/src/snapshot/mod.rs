@@ -85,7 +85,9 @@ impl Snapshots {
     /// Opens `<store root>/snapshots`, creating it if missing.
     ///
     /// The directory is created mode 0700: snapshots hold images' setuid
-    /// binaries, which local users must not be able to reach and run.
+    /// binaries, which local users must not be able to reach and run. It is
+    /// marked as the top of independent trees, so each snapshot gets fresh
+    /// space on ext4 (see `spread_below`).
     pub fn open(store: &Store) -> Result<Snapshots, SnapshotError> {
         let dir = store.root().join(SNAPSHOTS_DIR);
         match DirBuilder::new().mode(0o700).create(&dir) {
@@ -93,6 +95,7 @@ impl Snapshots {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(e).at("create directory", &dir),
         }
+        spread_below(&dir);
         Ok(Snapshots { dir })
     }
 
@@ -410,6 +413,30 @@ impl Snapshots {
             }
             Err(e) => Err(e).at("move snapshot into place at", &dest),
         }
+    }
+}
+
+/// Marks `dir` as the top of independent directory trees (`chattr +T`), if
+/// the filesystem has the notion (ext4) and it is not set yet; best effort.
+///
+/// ext4 puts a new directory (and then its files) in the block group of its
+/// parent, unless the parent is so marked: then it picks a roomy group with
+/// few directories, from a start that depends on the name. Without the
+/// mark every snapshot lands in the groups of `snapshots/`, where earlier
+/// snapshots (and whatever else lived there) were deleted; and ext4 without
+/// a journal skips each inode freed in the last minute before it hands out
+/// one, reading its inode table block every time. After a few thousand
+/// deletions, creating a small file took 0.2-1 ms there, and a cold build
+/// of W1 (3,300 files unpacked) spent 1.5-3 s in it; with the mark, about
+/// 0.03 ms per file. Elsewhere the mark only changes where trees are put.
+fn spread_below(dir: &Path) {
+    let Ok(file) = File::open(dir) else {
+        return;
+    };
+    if let Ok(flags) = rustix::fs::ioctl_getflags(&file)
+        && !flags.contains(rustix::fs::IFlags::TOPDIR)
+    {
+        let _ = rustix::fs::ioctl_setflags(&file, flags | rustix::fs::IFlags::TOPDIR);
     }
 }
 
