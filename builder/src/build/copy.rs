@@ -10,9 +10,13 @@
 //! files stay where they are (the context, a download, another layer). The
 //! layer writer streams them from there into the blob, so a COPY reads each
 //! file once more after hashing it and writes no copy of it to disk; the
-//! tree then stands in for the layer's snapshot for the rest of the build,
-//! and the snapshot is unpacked from the blob only when a step needs the
-//! files on disk.
+//! tree then stands in for the layer's snapshot for the rest of the build.
+//!
+//! When a later step will need the files on disk (a RUN of this stage, or
+//! another stage running commands on this one), the snapshot is unpacked
+//! while the layer is written, from the tar stream on its way to the
+//! compressor (see `write_layer_tree_teed`), instead of from the blob
+//! afterwards.
 
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -24,8 +28,11 @@ use std::time::Instant;
 use berth_runtime::layer::decompress;
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::unpack::{UnpackOptions, Whiteouts, unpack};
-use berth_runtime::layer::writer::{LayerOptions, write_layer_tree};
+use berth_runtime::layer::writer::{
+    LayerBlob, LayerError, LayerOptions, write_layer_tree, write_layer_tree_teed,
+};
 use berth_runtime::rootfs::{Found, LayeredFs};
+use berth_runtime::snapshot::SnapshotError;
 
 use super::BuildError;
 use super::ownership::{self, Owner};
@@ -319,7 +326,8 @@ fn copy_step(
 
 /// Writes a laid-out layer into a blob, keeps the tree for later steps of
 /// this build, and records the layer in the cache under `key`. Returns the
-/// layer and its tar size.
+/// layer and its tar size. If a later step needs the layer on disk, its
+/// snapshot is unpacked at the same time.
 fn commit_tree(
     sb: &StageBuilder<'_, '_>,
     step: StepId,
@@ -327,16 +335,16 @@ fn commit_tree(
     key: &CacheKey,
 ) -> Result<(LayerRef, u64), String> {
     let report = |bytes: u64| sb.progress(BuildEvent::Bytes { step, bytes });
-    let layer = write_layer_tree(
-        sb.session.store,
-        &tree,
-        &LayerOptions {
-            compression: sb.session.options.compression,
-            source_date_epoch: sb.session.options.source_date_epoch,
-            overlay_whiteouts: false,
-        },
-        &report,
-    )
+    let options = LayerOptions {
+        compression: sb.session.options.compression,
+        source_date_epoch: sb.session.options.source_date_epoch,
+        overlay_whiteouts: false,
+    };
+    let layer = if sb.layer_needed_on_disk() {
+        write_and_unpack(sb, &tree, &options, &report)
+    } else {
+        write_layer_tree(sb.session.store, &tree, &options, &report)
+    }
     .map_err(|e| e.to_string())?;
     sb.session.keep_tree(&layer.diff_id, tree);
     let layer_ref = LayerRef {
@@ -345,6 +353,33 @@ fn commit_tree(
     };
     record(sb, key, &layer_ref, &sb.created_now());
     Ok((layer_ref, layer.uncompressed_size))
+}
+
+/// Writes the layer and unpacks its snapshot from the same tar stream. The
+/// snapshot is best effort: if it cannot be made here, the step that needs
+/// it unpacks the blob (and reports what fails then).
+fn write_and_unpack(
+    sb: &StageBuilder<'_, '_>,
+    tree: &LayerTree,
+    options: &LayerOptions,
+    report: &(dyn Fn(u64) + Sync),
+) -> Result<LayerBlob, LayerError> {
+    let session = sb.session;
+    let snapshots = &session.snapshots;
+    let (layer, unpacked) = write_layer_tree_teed(session.store, tree, options, report, |tar| {
+        snapshots.unpack_stream(tar)
+    });
+    let layer = layer?;
+    // A mismatch is a bug worth reporting; other failures only mean that
+    // the step needing the snapshot unpacks the blob.
+    if let Some(Ok(unpacked)) = unpacked
+        && let Err(e @ SnapshotError::StreamMismatch { .. }) = unpacked.commit(&layer.diff_id)
+    {
+        sb.progress(BuildEvent::Message {
+            text: format!("warning: {e}"),
+        });
+    }
+    Ok(layer)
 }
 
 /// Saves a cache record; a failure only costs a rebuild next time.

@@ -2,7 +2,8 @@
 //! shared read-only by every container and build step that uses it.
 //!
 //! Owns the `snapshots/` directory: unpacking layer blobs into it
-//! ([`Snapshots::ensure`]), directories being built into new layers
+//! ([`Snapshots::ensure`]) or layer streams as they are written
+//! ([`Snapshots::unpack_stream`]), directories being built into new layers
 //! ([`Staging`]), saved layer indexes, listing, removal and cleaning up
 //! after crashes.
 //!
@@ -13,6 +14,10 @@
 //! `RENAME_NOREPLACE`. Whoever renames first wins; a loser discards its
 //! copy, which is identical. Removal renames to a trash name before
 //! deleting, so a crash never leaves half a snapshot under its real name.
+//! A snapshot unpacked from the tar stream of a layer being written is held
+//! to the same rule: the stream is hashed as it is unpacked, and the
+//! directory gets its name only if that hash is the diff ID the writer
+//! reports for the layer.
 //!
 //! Snapshots are not synced to disk: a snapshot is a cache of a layer blob
 //! (which is), and syncing meant `syncfs`, which waits for every dirty page
@@ -196,6 +201,30 @@ impl Snapshots {
         Ok(Staging {
             work: WorkDir::create(&self.dir, STAGE_PREFIX)?,
             snapshots: self.clone(),
+        })
+    }
+
+    /// Unpacks a layer's tar stream (typically a
+    /// [`LayerStream`](crate::layer::writer::LayerStream) while the layer is
+    /// written) into a work directory, hashing every byte of it. The result
+    /// becomes the layer's snapshot with [`Unpacked::commit`], which checks
+    /// that hash against the diff ID.
+    pub fn unpack_stream(&self, tar: &mut dyn Read) -> Result<Unpacked, SnapshotError> {
+        let work = WorkDir::create(&self.dir, UNPACK_PREFIX)?;
+        let mut reader = HashingReader {
+            inner: tar,
+            hasher: Hasher::new(),
+        };
+        unpack(&mut reader, &work.path, &UnpackOptions::layer())
+            .map_err(|source| SnapshotError::UnpackStream { source })?;
+        // The diff ID covers the end-of-archive blocks the tar reader stops
+        // before, too.
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(|source| SnapshotError::ReadStream { source })?;
+        Ok(Unpacked {
+            work,
+            snapshots: self.clone(),
+            hashed: reader.hasher.finish(),
         })
     }
 
@@ -467,6 +496,37 @@ impl Staging {
     /// returns its path. If that snapshot already exists (the same layer was
     /// built or pulled meanwhile) it is kept and this content discarded.
     pub fn commit(mut self, diff_id: &Digest) -> Result<PathBuf, SnapshotError> {
+        let snapshots = self.snapshots.clone();
+        snapshots.commit(&mut self.work, diff_id)
+    }
+}
+
+/// A layer unpacked by [`Snapshots::unpack_stream`], waiting for the
+/// layer's diff ID to become its snapshot; dropping it removes it.
+#[derive(Debug)]
+pub struct Unpacked {
+    work: WorkDir,
+    snapshots: Snapshots,
+    /// sha256 of the whole stream unpacked.
+    hashed: Digest,
+}
+
+impl Unpacked {
+    /// The directory holding the content.
+    pub fn path(&self) -> &Path {
+        &self.work.path
+    }
+
+    /// Makes the content the snapshot of the layer with `diff_id`, if the
+    /// stream it came from hashes to `diff_id` (otherwise nothing is kept);
+    /// if that snapshot exists already, it is kept and this content dropped.
+    pub fn commit(mut self, diff_id: &Digest) -> Result<PathBuf, SnapshotError> {
+        if self.hashed != *diff_id {
+            return Err(SnapshotError::StreamMismatch {
+                expected: *diff_id,
+                actual: self.hashed,
+            });
+        }
         let snapshots = self.snapshots.clone();
         snapshots.commit(&mut self.work, diff_id)
     }
