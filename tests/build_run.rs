@@ -578,7 +578,7 @@ fn files_and_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn copy_snapshots_are_made_as_the_layer_is_written() {
+fn copy_snapshots_are_made_as_the_layer_is_written_and_share_unchanged_files() {
     let _g = shared();
     let env = Env::new();
     let ctx = busybox_ctx(
@@ -610,7 +610,7 @@ fn copy_snapshots_are_made_as_the_layer_is_written() {
     first.layer_into(1, &env.path("expected1"));
     assert_eq!(tree_state(&s1), tree_state(&env.path("expected1")));
 
-    // One file changes.
+    // One file changes: the new layer's snapshot links the others.
     fs::write(ctx.join("src/a/f0"), "changed\n").unwrap();
     env.build_ok(&["-t", "t", s(&ctx)]);
     let second = env.image(NAME);
@@ -620,6 +620,11 @@ fn copy_snapshots_are_made_as_the_layer_is_written() {
     assert_ne!(s1, s2);
     second.layer_into(1, &env.path("expected2"));
     assert_eq!(tree_state(&s2), tree_state(&env.path("expected2")));
+    let ino = |root: &Path, rel: &str| fs::symlink_metadata(root.join(rel)).unwrap().ino();
+    assert_eq!(ino(&s1, "app/src/b/f1"), ino(&s2, "app/src/b/f1"));
+    assert_ne!(ino(&s1, "app/src/a/f0"), ino(&s2, "app/src/a/f0"));
+    // The first snapshot is as it was.
+    assert_eq!(tree_state(&s1), tree_state(&env.path("expected1")));
 }
 
 #[test]

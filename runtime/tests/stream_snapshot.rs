@@ -2,8 +2,9 @@
 //! (`write_layer_tree_teed` + `Snapshots::unpack_stream`), as root: they
 //! must be exactly what unpacking the stored blob gives (names, types,
 //! modes, owners, mtimes, xattrs, symlinks, hardlinks, whiteouts, bytes),
-//! follow the bytes written rather than the tree, and keep nothing when
-//! the layer or the check fails.
+//! follow the bytes written rather than the tree, keep nothing when the
+//! layer or the check fails, and, with a reference snapshot, share only
+//! the files that are identical.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
+use berth_runtime::layer::unpack::{UnpackOptions, unpack_reusing};
 use berth_runtime::layer::writer::{
     LayerBlob, LayerOptions, write_layer_tree, write_layer_tree_teed,
 };
@@ -36,17 +38,24 @@ fn options() -> LayerOptions {
     }
 }
 
-/// Writes `tree` into `store` and unpacks it on the way; returns the layer
-/// and the committed snapshot's path.
-fn write_teed(store: &Store, snaps: &Snapshots, tree: &LayerTree) -> (LayerBlob, PathBuf) {
+/// Writes `tree` into `store` and unpacks it on the way (with `reference`);
+/// returns the layer and the committed snapshot's path.
+fn write_teed(
+    store: &Store,
+    snaps: &Snapshots,
+    tree: &LayerTree,
+    reference: Option<&Digest>,
+) -> (LayerBlob, PathBuf, u64) {
     let (layer, unpacked) = write_layer_tree_teed(store, tree, &options(), &|_| {}, |tar| {
-        snaps.unpack_stream(tar)
+        snaps.unpack_stream(tar, reference)
     });
     let layer = layer.unwrap();
-    let path = unpacked.unwrap().unwrap().commit(&layer.diff_id).unwrap();
+    let unpacked = unpacked.unwrap().unwrap();
+    let reused = unpacked.reused();
+    let path = unpacked.commit(&layer.diff_id).unwrap();
     assert_eq!(path, snaps.path(&layer.diff_id));
     assert!(snaps.contains(&layer.diff_id));
-    (layer, path)
+    (layer, path, reused)
 }
 
 /// The same layer written the ordinary way into another store, and its
@@ -315,7 +324,11 @@ fn unpacked_while_writing_equals_unpacked_from_the_blob() {
     );
 
     let (store_a, snaps_a) = new_store(&tmp, "a");
-    let (layer_a, teed) = write_teed(&store_a, &snaps_a, &tree);
+    let (layer_a, teed) = {
+        let (layer, path, reused) = write_teed(&store_a, &snaps_a, &tree, None);
+        assert_eq!(reused, 0);
+        (layer, path)
+    };
     let (store_b, snaps_b) = new_store(&tmp, "b");
     let (layer_b, from_blob) = write_then_ensure(&store_b, &snaps_b, &tree);
     assert_eq!(layer_a, layer_b);
@@ -364,7 +377,7 @@ fn a_snapshot_follows_the_bytes_written_not_the_tree() {
         .unwrap();
 
     let (store_a, snaps_a) = new_store(&tmp, "a");
-    let (layer_a, teed) = write_teed(&store_a, &snaps_a, &tree);
+    let (layer_a, teed, _) = write_teed(&store_a, &snaps_a, &tree, None);
     let (store_b, snaps_b) = new_store(&tmp, "b");
     let (layer_b, from_blob) = write_then_ensure(&store_b, &snaps_b, &tree);
     assert_eq!(layer_a, layer_b);
@@ -377,7 +390,7 @@ fn a_snapshot_follows_the_bytes_written_not_the_tree() {
     mkfifo(&ctx.join("g"));
     let before = snaps_a.list().unwrap();
     let (layer, unpacked) = write_layer_tree_teed(&store_a, &tree, &options(), &|_| {}, |tar| {
-        snaps_a.unpack_stream(tar)
+        snaps_a.unpack_stream(tar, None)
     });
     assert!(layer.is_err());
     assert!(matches!(
@@ -403,7 +416,7 @@ fn a_stream_that_is_not_the_layer_keeps_nothing() {
         },
     );
     let (layer, unpacked) = write_layer_tree_teed(&store, &tree, &options(), &|_| {}, |tar| {
-        snaps.unpack_stream(tar)
+        snaps.unpack_stream(tar, None)
     });
     let layer = layer.unwrap();
     let unpacked = unpacked.unwrap().unwrap();
@@ -415,4 +428,165 @@ fn a_stream_that_is_not_the_layer_keeps_nothing() {
     );
     assert!(snaps.list().unwrap().is_empty());
     assert!(work_dirs(&snaps).is_empty());
+}
+
+#[test]
+fn unchanged_files_are_linked_from_the_reference() {
+    let tmp = TempDir::new().unwrap();
+    let ctx = tmp.path().join("ctx");
+    fs::create_dir_all(ctx.join("src/a")).unwrap();
+    fs::create_dir_all(ctx.join("src/b")).unwrap();
+    for i in 0..30 {
+        let dir = if i % 2 == 0 { "a" } else { "b" };
+        fs::write(ctx.join(format!("src/{dir}/f{i}")), format!("file {i}\n")).unwrap();
+    }
+    fs::write(ctx.join("src/big"), noise(700_000, 5)).unwrap();
+    fs::write(ctx.join("src/tail"), vec![b'a'; 1000]).unwrap();
+    fs::write(ctx.join("src/mode"), b"mode").unwrap();
+    fs::write(ctx.join("src/attr"), b"attr").unwrap();
+    xattr::set(ctx.join("src/attr"), "user.v", b"1").unwrap();
+    fs::write(ctx.join("src/owner"), b"owner").unwrap();
+    set_mtimes(&ctx, 1_600_000_000);
+    let mut tree = LayerTree::new();
+    mirror(&ctx, &ctx, &mut tree);
+    let (store, snaps) = new_store(&tmp, "a");
+    let (first, s1, reused) = write_teed(&store, &snaps, &tree, None);
+    assert_eq!(reused, 0);
+    let s1_before = describe(&s1);
+
+    // One byte in the middle of the big file (so a prefix matches), the
+    // last byte of another, a mode, an xattr and an owner change; one file
+    // goes, one comes.
+    let mut big = noise(700_000, 5);
+    big[400_000] ^= 1;
+    fs::write(ctx.join("src/big"), big).unwrap();
+    let mut tail = vec![b'a'; 1000];
+    tail[999] = b'b';
+    fs::write(ctx.join("src/tail"), tail).unwrap();
+    chmod(&ctx.join("src/mode"), 0o600);
+    xattr::set(ctx.join("src/attr"), "user.v", b"2").unwrap();
+    lchown(ctx.join("src/owner"), Some(1), Some(1)).unwrap();
+    fs::remove_file(ctx.join("src/a/f0")).unwrap();
+    fs::write(ctx.join("src/a/new"), b"new\n").unwrap();
+    set_mtimes(&ctx, 1_600_000_000);
+    let mut tree2 = LayerTree::new();
+    mirror(&ctx, &ctx, &mut tree2);
+
+    let (second, s2, reused) = write_teed(&store, &snaps, &tree2, Some(&first.diff_id));
+    assert_eq!(reused, 29, "the 29 small files left unchanged");
+    let (store_b, snaps_b) = new_store(&tmp, "b");
+    let (layer_b, from_blob) = write_then_ensure(&store_b, &snaps_b, &tree2);
+    assert_eq!(second, layer_b);
+    assert_same(&describe(&s2), &describe(&from_blob));
+    // The reference is untouched.
+    assert_same(&describe(&s1), &s1_before);
+
+    let ino = |root: &Path, rel: &str| fs::metadata(root.join(rel)).unwrap().ino();
+    assert_eq!(ino(&s1, "src/b/f1"), ino(&s2, "src/b/f1"));
+    assert_eq!(ino(&s1, "src/a/f2"), ino(&s2, "src/a/f2"));
+    for changed in ["src/big", "src/tail", "src/mode", "src/attr", "src/owner"] {
+        assert_ne!(ino(&s1, changed), ino(&s2, changed), "{changed}");
+    }
+}
+
+/// A reference file and a tar whose entries match it.
+fn reference_and_tar(with_link: bool) -> (TempDir, PathBuf, Vec<u8>) {
+    let tmp = TempDir::new().unwrap();
+    let reference = tmp.path().join("ref");
+    fs::create_dir(&reference).unwrap();
+    fs::write(reference.join("f"), b"same").unwrap();
+    chmod(&reference.join("f"), 0o644);
+    lchown(reference.join("f"), Some(0), Some(0)).unwrap();
+    filetime::set_file_mtime(
+        reference.join("f"),
+        filetime::FileTime::from_unix_time(1_600_000_000, 0),
+    )
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path("f").unwrap();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_600_000_000);
+    h.set_cksum();
+    b.append(&h, &b"same"[..]).unwrap();
+    if with_link {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("g").unwrap();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_link_name("f").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+    }
+    (tmp, reference, b.into_inner().unwrap())
+}
+
+#[test]
+fn a_hardlink_to_a_shared_file_is_refused() {
+    let (tmp, reference, tar) = reference_and_tar(false);
+    let dest = tmp.path().join("one");
+    fs::create_dir(&dest).unwrap();
+    let stats = unpack_reusing(&tar[..], &dest, &UnpackOptions::layer(), &reference).unwrap();
+    assert_eq!(stats.reused, 1);
+    assert_eq!(
+        fs::metadata(dest.join("f")).unwrap().ino(),
+        fs::metadata(reference.join("f")).unwrap().ino()
+    );
+
+    // A second name for a shared inode would make it reachable at two
+    // paths: refused, so the caller unpacks without a reference.
+    let (tmp, reference, tar) = reference_and_tar(true);
+    let dest = tmp.path().join("two");
+    fs::create_dir(&dest).unwrap();
+    let err = unpack_reusing(&tar[..], &dest, &UnpackOptions::layer(), &reference).unwrap_err();
+    assert!(err.to_string().contains("reference"), "{err}");
+
+    // Without owners from the archive nothing is reused.
+    let (tmp, reference, tar) = reference_and_tar(false);
+    let dest = tmp.path().join("three");
+    fs::create_dir(&dest).unwrap();
+    let stats = unpack_reusing(&tar[..], &dest, &UnpackOptions::default(), &reference).unwrap();
+    assert_eq!(stats.reused, 0);
+}
+
+#[test]
+fn lineage_hints_name_only_snapshots_that_exist() {
+    let tmp = TempDir::new().unwrap();
+    let (store, snaps) = new_store(&tmp, "a");
+    let site = Digest::of(b"COPY src/ /app/src/");
+    assert_eq!(snaps.line(&site), None);
+    let mut tree = LayerTree::new();
+    tree.insert("d", TreeEntry::root_dir());
+    let (layer, _, _) = write_teed(&store, &snaps, &tree, None);
+    snaps.set_line(&site, &layer.diff_id).unwrap();
+    assert_eq!(snaps.line(&site), Some(layer.diff_id));
+    // Hints are not snapshots.
+    assert_eq!(snaps.list().unwrap(), vec![layer.diff_id]);
+
+    snaps.remove(&layer.diff_id).unwrap();
+    assert_eq!(snaps.line(&site), None);
+    let hints = || {
+        fs::read_dir(snaps.dir())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".line-")
+            })
+            .count()
+    };
+    assert_eq!(hints(), 1);
+    snaps
+        .clean_staging(std::time::Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(
+        hints(),
+        0,
+        "a hint to a removed snapshot goes, whatever its age"
+    );
 }

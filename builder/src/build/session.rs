@@ -402,6 +402,16 @@ impl<'a> Session<'a> {
         self.runs_on.get(index).copied().unwrap_or(false)
     }
 
+    /// Whether the layer `diff_id` holds hardlinks, from this build's
+    /// layout of it or the index an earlier build saved; `None` if neither
+    /// is there.
+    pub fn layer_has_hardlinks(&self, diff_id: &Digest) -> Option<bool> {
+        self.tree_or_index(diff_id, true)
+            .ok()
+            .flatten()
+            .map(|tree| tree.has_hardlinks())
+    }
+
     /// Keeps a scratch directory until the build ends.
     pub fn hold(&self, dir: Staging) {
         if let Ok(mut held) = self.held.lock() {

@@ -4,8 +4,8 @@
 //! Owns the `snapshots/` directory: unpacking layer blobs into it
 //! ([`Snapshots::ensure`]) or layer streams as they are written
 //! ([`Snapshots::unpack_stream`]), directories being built into new layers
-//! ([`Staging`]), saved layer indexes, listing, removal and cleaning up
-//! after crashes.
+//! ([`Staging`]), saved layer indexes, lineage hints, listing, removal and
+//! cleaning up after crashes.
 //!
 //! A snapshot appears under its final name only complete and verified:
 //! content is unpacked into a unique work directory next to it (same
@@ -18,6 +18,11 @@
 //! to the same rule: the stream is hashed as it is unpacked, and the
 //! directory gets its name only if that hash is the diff ID the writer
 //! reports for the layer.
+//!
+//! Snapshots may share inodes: a snapshot unpacked with a reference (see
+//! [`crate::layer::unpack::unpack_reusing`]) hard-links the reference's
+//! identical files. Nothing writes into a snapshot once it has its name,
+//! so that is invisible, and removing either one leaves the other whole.
 //!
 //! Snapshots are not synced to disk: a snapshot is a cache of a layer blob
 //! (which is), and syncing meant `syncfs`, which waits for every dirty page
@@ -41,6 +46,9 @@
 //! .index-<64 hex>     the metadata of a layer a build laid out in memory and
 //!                     never unpacked (see `layer::tree`), so later builds can
 //!                     place files on top of it without unpacking it either
+//! .line-<64 hex>      a lineage hint: the diff ID of the last snapshot made
+//!                     for a caller-named site (a COPY instruction), whose
+//!                     files the next layer made there may link to
 //! ```
 //!
 //! Work directories hold an exclusive `flock` while in use, so
@@ -64,7 +72,7 @@ pub use error::SnapshotError;
 
 use crate::layer::decompress::decompress;
 use crate::layer::tree::LayerTree;
-use crate::layer::unpack::{UnpackOptions, unpack};
+use crate::layer::unpack::{UnpackOptions, unpack, unpack_reusing};
 use crate::store::{Descriptor, Digest, Hasher, Store};
 
 /// The directory under the store root that holds snapshots.
@@ -76,6 +84,7 @@ const TRASH_PREFIX: &str = ".trash-";
 const LOCK_PREFIX: &str = ".lock-";
 const BOOT_PREFIX: &str = ".boot-";
 const INDEX_PREFIX: &str = ".index-";
+const LINE_PREFIX: &str = ".line-";
 
 /// Tells work directories of one process apart; the pid tells processes apart.
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -209,14 +218,28 @@ impl Snapshots {
     /// written) into a work directory, hashing every byte of it. The result
     /// becomes the layer's snapshot with [`Unpacked::commit`], which checks
     /// that hash against the diff ID.
-    pub fn unpack_stream(&self, tar: &mut dyn Read) -> Result<Unpacked, SnapshotError> {
+    ///
+    /// With `reference`, the diff ID of a snapshot that exists (and is
+    /// trusted), files identical to the reference's at the same path are
+    /// hard-linked from it; the caller makes sure neither layer holds
+    /// hardlinks of its own (see [`unpack_reusing`]).
+    pub fn unpack_stream(
+        &self,
+        tar: &mut dyn Read,
+        reference: Option<&Digest>,
+    ) -> Result<Unpacked, SnapshotError> {
         let work = WorkDir::create(&self.dir, UNPACK_PREFIX)?;
         let mut reader = HashingReader {
             inner: tar,
             hasher: Hasher::new(),
         };
-        unpack(&mut reader, &work.path, &UnpackOptions::layer())
-            .map_err(|source| SnapshotError::UnpackStream { source })?;
+        let options = UnpackOptions::layer();
+        let reference = reference.filter(|r| self.contains(r)).map(|r| self.path(r));
+        let unpacked = match &reference {
+            Some(r) => unpack_reusing(&mut reader, &work.path, &options, r),
+            None => unpack(&mut reader, &work.path, &options),
+        };
+        let stats = unpacked.map_err(|source| SnapshotError::UnpackStream { source })?;
         // The diff ID covers the end-of-archive blocks the tar reader stops
         // before, too.
         io::copy(&mut reader, &mut io::sink())
@@ -225,7 +248,33 @@ impl Snapshots {
             work,
             snapshots: self.clone(),
             hashed: reader.hasher.finish(),
+            reused: stats.reused,
         })
+    }
+
+    fn line_path(&self, site: &Digest) -> PathBuf {
+        self.dir.join(format!("{LINE_PREFIX}{}", site.hex()))
+    }
+
+    /// The snapshot last recorded for `site` with
+    /// [`set_line`](Self::set_line), if it still exists and is trusted.
+    pub fn line(&self, site: &Digest) -> Option<Digest> {
+        let text = fs::read_to_string(self.line_path(site)).ok()?;
+        let diff_id = Digest::from_hex(text.trim()).ok()?;
+        self.contains(&diff_id).then_some(diff_id)
+    }
+
+    /// Records `diff_id` as the last snapshot made for `site` (a name the
+    /// caller chooses). Only a hint: written to a temporary file and
+    /// renamed, never synced.
+    pub fn set_line(&self, site: &Digest, diff_id: &Digest) -> Result<(), SnapshotError> {
+        let path = self.line_path(site);
+        let tmp = self.dir.join(unique_name(STAGE_PREFIX));
+        let written = fs::write(&tmp, diff_id.hex()).and_then(|()| fs::rename(&tmp, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written.at("save the lineage hint", &path)
     }
 
     /// The diff IDs of all complete snapshots, sorted.
@@ -346,6 +395,20 @@ impl Snapshots {
             let is_work = name.starts_with(UNPACK_PREFIX) || name.starts_with(STAGE_PREFIX);
             let is_trash = name.starts_with(TRASH_PREFIX);
             let is_lock = name.starts_with(LOCK_PREFIX);
+            if name.starts_with(LINE_PREFIX) {
+                // A hint whose snapshot is gone points nowhere: whatever its age.
+                let target = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| Digest::from_hex(t.trim()).ok());
+                if !target.is_some_and(|d| self.path(&d).is_dir()) {
+                    match fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e).at("remove", &path),
+                    }
+                }
+                continue;
+            }
             if !(is_work || is_trash || is_lock) {
                 continue;
             }
@@ -509,12 +572,18 @@ pub struct Unpacked {
     snapshots: Snapshots,
     /// sha256 of the whole stream unpacked.
     hashed: Digest,
+    reused: u64,
 }
 
 impl Unpacked {
     /// The directory holding the content.
     pub fn path(&self) -> &Path {
         &self.work.path
+    }
+
+    /// How many files were linked from the reference snapshot.
+    pub fn reused(&self) -> u64 {
+        self.reused
     }
 
     /// Makes the content the snapshot of the layer with `diff_id`, if the
