@@ -430,10 +430,12 @@ impl Snapshots {
                     None => continue,
                 }
             };
-            let r = if is_lock {
-                fs::remove_file(&path)
-            } else {
+            // Work names are files too while an index or hint is written.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let r = if is_dir {
                 fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
             };
             match r {
                 Ok(()) => removed += 1,
