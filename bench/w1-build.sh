@@ -33,30 +33,19 @@ set -euo pipefail
 export LC_ALL=C
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+me=w1-build.sh
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 n=${N:-5}
 big_mb=${BIG_MB:-1024}
 docker_cli=/usr/bin/docker
 tag=w1:bench
 
-shared=${SHARED:-}
-if [ -z "$shared" ]; then
-  if [ -f "$repo/../shared/bench/make-w1.py" ]; then
-    shared=$repo/../shared
-  else
-    shared=/work/shared
-  fi
-fi
-make_w1=$shared/bench/make-w1.py
-[ -f "$make_w1" ] || { echo "w1-build.sh: $make_w1 not found (set SHARED=)" >&2; exit 1; }
-[ -x "$docker_cli" ] || { echo "w1-build.sh: $docker_cli missing: apt-get install docker.io" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "w1-build.sh: /usr/bin/time missing: apt-get install time" >&2; exit 1; }
+find_make_w1
+[ -x "$docker_cli" ] || { say "$docker_cli missing: apt-get install docker.io"; exit 1; }
+[ -x /usr/bin/time ] || { say "/usr/bin/time missing: apt-get install time"; exit 1; }
 
-if [ -n "${WORK:-}" ]; then
-  work=$WORK
-  mkdir -p "$work"
-else
-  work=$(mktemp -d /tmp/berth-w1.XXXXXX)
-fi
+make_work berth-w1
 dockerd_dir=$work/dk
 
 cleanup() {
@@ -70,26 +59,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say() { echo "w1-build.sh: $*" >&2; }
-
 # --- the berth binary -------------------------------------------------------
 
-berth_ok=1
-berth_why=
-if [ -n "${BERTH:-}" ]; then
-  berth=$BERTH
-else
-  berth=${CARGO_TARGET_DIR:-$repo/target}/release/berth
-  say "building berth (cargo build --release -p berth)"
-  if ! (cd "$repo" && cargo build --release -p berth --quiet) >"$work/cargo.log" 2>&1; then
-    berth_ok=0
-    berth_why="cargo build --release -p berth failed: $(grep -m1 -E '^error' "$work/cargo.log" || tail -n1 "$work/cargo.log")"
-  fi
-fi
-if [ "$berth_ok" = 1 ] && [ ! -x "$berth" ]; then
-  berth_ok=0
-  berth_why="no berth binary at $berth"
-fi
+find_berth
 
 # --- the W1 context, without RUN ---------------------------------------------
 
@@ -108,49 +80,10 @@ sed 's/^/    /' "$ctx/Dockerfile" >&2
 
 # --- the Docker engine --------------------------------------------------------
 
-say "starting dockerd in $dockerd_dir"
-docker_host=$(bash "$repo/fixtures/dockerd.sh" start "$dockerd_dir" | sed -n 's/^DOCKER_HOST=//p')
-[ -n "$docker_host" ] || { say "fixtures/dockerd.sh printed no DOCKER_HOST"; exit 1; }
-export DOCKER_HOST=$docker_host
-export DOCKER_CONFIG=$work/docker-config
-export DOCKER_BUILDKIT=1
-unset DOCKER_CONTEXT
+start_dockerd "$dockerd_dir" || { say "the Docker engine did not start"; exit 1; }
 dockerd_pid=$(cat "$dockerd_dir/pid")
-engine_version=$("$docker_cli" version --format '{{.Server.Version}}')
 
-# --- timing helpers -------------------------------------------------------------
-
-# timed OUTVAR CMD...: runs CMD (output to $work/last.out), stores seconds.
-# An untimed `sync` first: otherwise a build that syncs (berth calls
-# syncfs, which waits for every dirty page of the filesystem) pays for the
-# previous build's writeback, the other tool's included.
-timed() {
-  local var=$1 t0 t1
-  shift
-  sync
-  t0=$EPOCHREALTIME
-  "$@" >"$work/last.out" 2>&1 || return 1
-  t1=$EPOCHREALTIME
-  printf -v "$var" '%s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-}
-
-median() { # median VALUES...: n/a when empty
-  if [ $# -eq 0 ]; then
-    echo n/a
-    return
-  fi
-  printf '%s\n' "$@" | sort -g | awk '
-    { v[NR] = $1 }
-    END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { # ratio A B: A/B, n/a unless both are numbers
-  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-  else
-    echo n/a
-  fi
-}
+# --- build helpers ----------------------------------------------------------------
 
 berth_build() { # berth_build ROOT CTX [TAG]
   BERTH_ROOT=$1 "$berth" build -t "${3:-$tag}" -q "$2"
@@ -255,14 +188,6 @@ fi
 m_bc=$(median "${berth_cold[@]}") m_bn=$(median "${berth_noop[@]}") m_bo=$(median "${berth_one[@]}")
 [ "$berth_ok" = 1 ] || { m_bc=n/a m_bn=n/a m_bo=n/a; }
 m_kc=$(median "${bk_cold[@]}") m_kn=$(median "${bk_noop[@]}") m_ko=$(median "${bk_one[@]}")
-
-meets() { # meets RATIO LIMIT
-  if [[ "$1" =~ ^[0-9.]+$ ]]; then
-    awk -v r="$1" -v l="$2" 'BEGIN { print (r <= l) ? "yes" : "no" }'
-  else
-    echo n/a
-  fi
-}
 
 echo
 echo "W1 without RUN, $n runs each, medians; $(date -u +%Y-%m-%d), $(nproc) cores"

@@ -54,31 +54,17 @@ export LC_ALL=C
 export PATH="$PATH:/usr/sbin:/sbin"
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+me=w1-run.sh
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 n=${N:-5}
 docker_cli=/usr/bin/docker
 tag=w1:bench
 bh_driver=${BUILDAH_DRIVER:-overlay}
 bh_isolation=${BUILDAH_ISOLATION:-oci}
 
-say() { echo "w1-run.sh: $*" >&2; }
-
-shared=${SHARED:-}
-if [ -z "$shared" ]; then
-  if [ -f "$repo/../shared/bench/make-w1.py" ]; then
-    shared=$repo/../shared
-  else
-    shared=/work/shared
-  fi
-fi
-make_w1=$shared/bench/make-w1.py
-[ -f "$make_w1" ] || { say "$make_w1 not found (set SHARED=)"; exit 1; }
-
-if [ -n "${WORK:-}" ]; then
-  work=$(realpath -m -- "$WORK")
-  mkdir -p "$work"
-else
-  work=$(mktemp -d /tmp/berth-w1run.XXXXXX)
-fi
+find_make_w1
+make_work berth-w1run
 dockerd_dir=$work/dk
 bh=$work/buildah
 bh_conf=$bh/containers.conf
@@ -149,22 +135,7 @@ say "load before: $load_before"
 
 # --- the berth binary -------------------------------------------------------
 
-berth_ok=1
-berth_why=
-if [ -n "${BERTH:-}" ]; then
-  berth=$BERTH
-else
-  berth=${CARGO_TARGET_DIR:-$repo/target}/release/berth
-  say "building berth (cargo build --release -p berth)"
-  if ! (cd "$repo" && cargo build --release -p berth --quiet) >"$work/cargo.log" 2>&1; then
-    berth_ok=0
-    berth_why="cargo build --release -p berth failed: $(grep -m1 -E '^error' "$work/cargo.log" || tail -n1 "$work/cargo.log")"
-  fi
-fi
-if [ "$berth_ok" = 1 ] && [ ! -x "$berth" ]; then
-  berth_ok=0
-  berth_why="no berth binary at $berth"
-fi
+find_berth
 
 # --- the full W1 context -----------------------------------------------------
 
@@ -183,15 +154,7 @@ if [ ! -x "$docker_cli" ]; then
   bk_ok=0
   bk_why="$docker_cli missing: apt-get install docker.io"
 else
-  say "starting dockerd in $dockerd_dir"
-  if docker_host=$(bash "$repo/fixtures/dockerd.sh" start "$dockerd_dir" | sed -n 's/^DOCKER_HOST=//p') &&
-    [ -n "$docker_host" ]; then
-    export DOCKER_HOST=$docker_host
-    export DOCKER_CONFIG=$work/docker-config
-    export DOCKER_BUILDKIT=1
-    unset DOCKER_CONTEXT
-    engine_version=$("$docker_cli" version --format '{{.Server.Version}}')
-  else
+  if ! start_dockerd "$dockerd_dir"; then
     bk_ok=0
     bk_why="fixtures/dockerd.sh start failed"
   fi
@@ -226,47 +189,7 @@ runtime = "runc"
 EOF
 fi
 
-# --- timing helpers -------------------------------------------------------------
-
-# timed OUTVAR CMD...: runs CMD (output to $work/last.out), stores seconds.
-# An untimed `sync` first: otherwise a build that syncs (berth calls
-# syncfs, which waits for every dirty page of the filesystem) pays for the
-# previous build's writeback, the other tools' included.
-timed() {
-  local var=$1 t0 t1
-  shift
-  sync
-  t0=$EPOCHREALTIME
-  "$@" >"$work/last.out" 2>&1 || return 1
-  t1=$EPOCHREALTIME
-  printf -v "$var" '%s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-}
-
-median() { # median VALUES...: n/a when empty
-  if [ $# -eq 0 ]; then
-    echo n/a
-    return
-  fi
-  printf '%s\n' "$@" | sort -g | awk '
-    { v[NR] = $1 }
-    END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { # ratio A B: A/B, n/a unless both are numbers
-  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-  else
-    echo n/a
-  fi
-}
-
-meets() { # meets RATIO LIMIT
-  if [[ "$1" =~ ^[0-9.]+$ ]]; then
-    awk -v r="$1" -v l="$2" 'BEGIN { print (r <= l) ? "yes" : "no" }'
-  else
-    echo n/a
-  fi
-}
+# --- build helpers --------------------------------------------------------------
 
 berth_build() { # berth_build ROOT CTX
   BERTH_ROOT=$1 "$berth" build -q -t "$tag" "$2"

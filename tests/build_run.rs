@@ -541,6 +541,92 @@ RUN echo new > /created && echo changed > /changed && rm /deleted && rm -rf /gon
     assert_eq!(kinds, [b'0', b'1'], "{entries:?}");
 }
 
+/// Type, mode, owner, mtime (not for directories, whose mtime the
+/// test-side unpacker does not keep) and content of every path below `root`.
+fn tree_state(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    files_and_dirs(root, &mut files);
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let m = fs::symlink_metadata(p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let what = if m.is_dir() {
+                "dir".to_owned()
+            } else if m.file_type().is_symlink() {
+                format!("-> {} @{}", fs::read_link(p).unwrap().display(), m.mtime())
+            } else {
+                format!("{:?} @{}", fs::read(p).unwrap(), m.mtime())
+            };
+            (
+                rel,
+                format!("{:o} {}:{} {what}", m.mode(), m.uid(), m.gid()),
+            )
+        })
+        .collect()
+}
+
+fn files_and_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        out.push(p.clone());
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            files_and_dirs(&p, out);
+        }
+    }
+}
+
+#[test]
+fn copy_snapshots_are_made_as_the_layer_is_written_and_share_unchanged_files() {
+    let _g = shared();
+    let env = Env::new();
+    let ctx = busybox_ctx(
+        &env,
+        "COPY src/ /app/src/\nRUN cat /app/src/a/f0 /app/src/b/f1 > /out\n",
+    );
+    for i in 0..20 {
+        let dir = if i % 2 == 0 { "a" } else { "b" };
+        let path = ctx.join(format!("src/{dir}/f{i}"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("file {i}\n")).unwrap();
+    }
+    std::os::unix::fs::symlink("f0", ctx.join("src/a/link")).unwrap();
+    let snapshot = |img: &StoredImage| env.root().join("snapshots").join(img.diff_id_hex(1));
+
+    env.build_ok(&["-t", "t", s(&ctx)]);
+    let first = env.image(NAME);
+    assert_eq!(first.layer_digests().len(), 3);
+    let m = first.merged(&env.path("merged1"));
+    assert_eq!(m.read("/out"), "file 0\nfile 1\n");
+    let s1 = snapshot(&first);
+    // Made while the layer was written: the RUN found it and did not need
+    // to unpack it (which takes the layer's lock file).
+    let lock = env
+        .root()
+        .join("snapshots")
+        .join(format!(".lock-{}", first.diff_id_hex(1)));
+    assert!(s1.is_dir() && !lock.exists());
+    first.layer_into(1, &env.path("expected1"));
+    assert_eq!(tree_state(&s1), tree_state(&env.path("expected1")));
+
+    // One file changes: the new layer's snapshot links the others.
+    fs::write(ctx.join("src/a/f0"), "changed\n").unwrap();
+    env.build_ok(&["-t", "t", s(&ctx)]);
+    let second = env.image(NAME);
+    let m = second.merged(&env.path("merged2"));
+    assert_eq!(m.read("/out"), "changed\nfile 1\n");
+    let s2 = snapshot(&second);
+    assert_ne!(s1, s2);
+    second.layer_into(1, &env.path("expected2"));
+    assert_eq!(tree_state(&s2), tree_state(&env.path("expected2")));
+    let ino = |root: &Path, rel: &str| fs::symlink_metadata(root.join(rel)).unwrap().ino();
+    assert_eq!(ino(&s1, "app/src/b/f1"), ino(&s2, "app/src/b/f1"));
+    assert_ne!(ino(&s1, "app/src/a/f0"), ino(&s2, "app/src/a/f0"));
+    // The first snapshot is as it was.
+    assert_eq!(tree_state(&s1), tree_state(&env.path("expected1")));
+}
+
 #[test]
 fn run_that_changes_nothing_makes_no_layer() {
     let _g = shared();

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::writer::{
-    LayerBlob, LayerError, LayerOptions, write_layer, write_layer_tree,
+    LayerBlob, LayerError, LayerOptions, write_layer, write_layer_tree, write_layer_tree_teed,
 };
 use berth_runtime::store::{Digest, Store, media};
 use filetime::FileTime;
@@ -1101,5 +1101,87 @@ fn a_layer_tree_writes_the_same_tar_as_the_directory_it_describes() {
     let before = stored_files(&store);
     let err = write_layer_tree(&store, &tree, &opts, &no_progress).unwrap_err();
     assert!(err.to_string().contains("a/deep/x"), "{err}");
+    assert_eq!(stored_files(&store), before);
+}
+
+/// A tree with content larger than the writer's 256 KiB buffers, small
+/// files and a PAX-named entry, mirrored from `root`.
+fn tee_tree(root: &Path) -> LayerTree {
+    fs::create_dir_all(root.join("d/e")).unwrap();
+    fs::write(root.join("d/big"), noise(700_000, 3)).unwrap();
+    for i in 0..50 {
+        fs::write(root.join(format!("d/e/f{i}")), format!("file {i}\n")).unwrap();
+    }
+    fs::write(root.join("n".repeat(120)), b"long").unwrap();
+    set_all_mtimes(root, 1_600_000_000);
+    let mut tree = LayerTree::new();
+    mirror(root, root, &mut tree);
+    tree
+}
+
+#[test]
+fn a_tee_reads_exactly_the_tar_the_diff_id_covers() {
+    let src = TempDir::new().unwrap();
+    let tree = tee_tree(src.path());
+    let (_s, store) = new_store();
+    let opts = options(Compression::Gzip, None);
+    let (blob, seen) = write_layer_tree_teed(&store, &tree, &opts, &no_progress, |tar| {
+        let mut bytes = Vec::new();
+        tar.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let blob = blob.unwrap();
+    let seen = seen
+        .expect("the tee ran")
+        .expect("the stream ended cleanly");
+    assert_eq!(Digest::of(&seen), blob.diff_id);
+    assert_eq!(seen.len() as u64, blob.uncompressed_size);
+    assert_eq!(seen, tar_bytes(&store, &blob));
+    // The tee changes nothing about the blob.
+    let plain = write_layer_tree(&store, &tree, &opts, &no_progress).unwrap();
+    assert_eq!(plain, blob);
+}
+
+#[test]
+fn a_tee_that_stops_early_or_panics_does_not_hold_up_the_layer() {
+    let src = TempDir::new().unwrap();
+    let tree = tee_tree(src.path());
+    let (_s, store) = new_store();
+    let opts = options(Compression::Zstd, None);
+    let plain = write_layer_tree(&store, &tree, &opts, &no_progress).unwrap();
+
+    let (blob, read) = write_layer_tree_teed(&store, &tree, &opts, &no_progress, |tar| {
+        let mut head = [0u8; 10];
+        tar.read_exact(&mut head).map(|()| head)
+    });
+    assert_eq!(blob.unwrap(), plain);
+    assert!(read.unwrap().is_ok());
+
+    let (blob, nothing) = write_layer_tree_teed(&store, &tree, &opts, &no_progress, |tar| {
+        let mut head = [0u8; 10];
+        let _ = tar.read(&mut head);
+        panic!("a tee that fails hard");
+    });
+    assert_eq!(blob.unwrap(), plain);
+    assert!(nothing.is_none());
+}
+
+#[test]
+fn a_failed_layer_fails_its_tee_instead_of_ending_it() {
+    let src = TempDir::new().unwrap();
+    let tree = tee_tree(src.path());
+    // The last file of the tree stops being a regular file.
+    let victim = src.path().join("n".repeat(120));
+    fs::remove_file(&victim).unwrap();
+    symlink("/etc/passwd", &victim).unwrap();
+    let (_s, store) = new_store();
+    let before = stored_files(&store);
+    let opts = options(Compression::Gzip, None);
+    let (blob, read) = write_layer_tree_teed(&store, &tree, &opts, &no_progress, |tar| {
+        let mut bytes = Vec::new();
+        tar.read_to_end(&mut bytes)
+    });
+    assert!(blob.unwrap_err().to_string().contains("nnnn"));
+    let err = read.unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     assert_eq!(stored_files(&store), before);
 }

@@ -146,6 +146,24 @@ fn ensure_unpacks_a_gzip_layer_once() {
 }
 
 #[test]
+fn the_snapshots_directory_is_the_top_of_independent_trees() {
+    let (_tmp, store) = new_store();
+    let snaps = Snapshots::open(&store).unwrap();
+    let dir = fs::File::open(snaps.dir()).unwrap();
+    // Only filesystems with inode flags (ext4, where it matters) keep it.
+    let Ok(flags) = rustix::fs::ioctl_getflags(&dir) else {
+        return;
+    };
+    let Ok(()) = rustix::fs::ioctl_setflags(&dir, flags) else {
+        return;
+    };
+    assert!(flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
+    // Opening again leaves it as it is.
+    Snapshots::open(&store).unwrap();
+    assert_eq!(rustix::fs::ioctl_getflags(&dir).unwrap(), flags);
+}
+
+#[test]
 fn a_snapshot_from_another_boot_is_unpacked_again() {
     let (_tmp, store) = new_store();
     let snaps = Snapshots::open(&store).unwrap();
@@ -406,6 +424,10 @@ fn clean_staging_removes_only_stale_unheld_leftovers() {
         .join(format!(".lock-{}", Digest::of(b"gone").hex()));
     fs::write(&stale_lock, "").unwrap();
     age(&stale_lock, day);
+    // The temporary file of an index or hint that was never renamed.
+    let stale_tmp = snaps.dir().join(".stage-999999-5-000000006");
+    fs::write(&stale_tmp, "{\"berth_layer_index\":1").unwrap();
+    age(&stale_tmp, day);
     // A fresh leftover is kept: it may belong to a process just starting.
     let fresh = snaps.dir().join(".stage-999999-3-000000004");
     fs::create_dir(&fresh).unwrap();
@@ -416,11 +438,12 @@ fn clean_staging_removes_only_stale_unheld_leftovers() {
 
     assert_eq!(snaps.list().unwrap(), vec![diff_id]);
     let removed = snaps.clean_staging(hour).unwrap();
-    assert_eq!(removed, 4);
+    assert_eq!(removed, 5);
     for name in crashed {
         assert!(!snaps.dir().join(name).exists(), "{name}");
     }
     assert!(!stale_lock.exists());
+    assert!(!stale_tmp.exists());
     assert!(fresh.exists());
     assert!(live.path().join("work").exists());
     assert!(snaps.contains(&diff_id), "snapshots are never touched");

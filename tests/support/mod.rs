@@ -181,6 +181,21 @@ impl StoredImage {
         Merged(into.to_path_buf())
     }
 
+    /// Applies layer `i` alone into a fresh directory.
+    pub fn layer_into(&self, i: usize, into: &Path) {
+        fs::create_dir_all(into).expect("mkdir");
+        apply_layer(&blob_path(&self.root, &self.layer_digests()[i]), into);
+    }
+
+    /// The diff ID of layer `i`, as hex.
+    pub fn diff_id_hex(&self, i: usize) -> String {
+        self.config["rootfs"]["diff_ids"][i]
+            .as_str()
+            .and_then(|d| d.strip_prefix("sha256:"))
+            .expect("diff id")
+            .to_owned()
+    }
+
     pub fn env(&self) -> Vec<String> {
         self.config["config"]["Env"]
             .as_array()

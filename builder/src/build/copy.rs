@@ -10,9 +10,15 @@
 //! files stay where they are (the context, a download, another layer). The
 //! layer writer streams them from there into the blob, so a COPY reads each
 //! file once more after hashing it and writes no copy of it to disk; the
-//! tree then stands in for the layer's snapshot for the rest of the build,
-//! and the snapshot is unpacked from the blob only when a step needs the
-//! files on disk.
+//! tree then stands in for the layer's snapshot for the rest of the build.
+//!
+//! When a later step will need the files on disk (a RUN of this stage, or
+//! another stage running commands on this one), the snapshot is unpacked
+//! while the layer is written, from the tar stream on its way to the
+//! compressor (see `write_layer_tree_teed`), instead of from the blob
+//! afterwards. It may link files from the snapshot of the layer the same
+//! COPY made last time (its *lineage*), so a rebuild after a small change
+//! creates only the files that changed.
 
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -24,8 +30,12 @@ use std::time::Instant;
 use berth_runtime::layer::decompress;
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::unpack::{UnpackOptions, Whiteouts, unpack};
-use berth_runtime::layer::writer::{LayerOptions, write_layer_tree};
+use berth_runtime::layer::writer::{
+    LayerBlob, LayerError, LayerOptions, write_layer_tree, write_layer_tree_teed,
+};
 use berth_runtime::rootfs::{Found, LayeredFs};
+use berth_runtime::snapshot::SnapshotError;
+use berth_runtime::store::Digest;
 
 use super::BuildError;
 use super::ownership::{self, Owner};
@@ -310,33 +320,56 @@ fn copy_step(
         sb.session.hold(d.into_staging());
     }
 
-    let (layer, bytes) = commit_tree(sb, step, layout.tree, &key).map_err(fail)?;
+    let site = site_key(sb, &spec);
+    let (layer, bytes) = commit_tree(sb, step, layout.tree, &key, Some(&site)).map_err(fail)?;
     let created = sb.created_now();
     sb.commit_layer(ins, Some(layer), created);
     sb.session.done(step, started.elapsed(), bytes);
     Ok(())
 }
 
+/// Names where a COPY or ADD writes, whatever the content: its lineage,
+/// for [`commit_tree`]. Context, destination and sources as written.
+fn site_key(sb: &StageBuilder<'_, '_>, spec: &CopySpec) -> Digest {
+    let context = sb.session.options.context_dir.as_os_str();
+    let mut key = KeyBuilder::new("site");
+    key.str(spec.keyword)
+        .bytes(context.as_encoded_bytes())
+        .str(&spec.dest)
+        .opt_str(spec.from.as_deref());
+    for src in &spec.sources {
+        match src {
+            SourceSpec::Path(p) => key.str("path").str(p),
+            SourceSpec::Url(u) => key.str("url").str(u),
+            SourceSpec::Inline { name, .. } => key.str("inline").str(name),
+        };
+    }
+    key.finish().0
+}
+
 /// Writes a laid-out layer into a blob, keeps the tree for later steps of
 /// this build, and records the layer in the cache under `key`. Returns the
-/// layer and its tar size.
+/// layer and its tar size. If a later step needs the layer on disk, its
+/// snapshot is unpacked at the same time, linking unchanged files from
+/// the last snapshot made at `site`.
 fn commit_tree(
     sb: &StageBuilder<'_, '_>,
     step: StepId,
     tree: LayerTree,
     key: &CacheKey,
+    site: Option<&Digest>,
 ) -> Result<(LayerRef, u64), String> {
     let report = |bytes: u64| sb.progress(BuildEvent::Bytes { step, bytes });
-    let layer = write_layer_tree(
-        sb.session.store,
-        &tree,
-        &LayerOptions {
-            compression: sb.session.options.compression,
-            source_date_epoch: sb.session.options.source_date_epoch,
-            overlay_whiteouts: false,
-        },
-        &report,
-    )
+    let options = LayerOptions {
+        compression: sb.session.options.compression,
+        source_date_epoch: sb.session.options.source_date_epoch,
+        overlay_whiteouts: false,
+    };
+    let layer = if sb.layer_needed_on_disk() {
+        write_and_unpack(sb, &tree, &options, &report, site)
+    } else {
+        write_layer_tree(sb.session.store, &tree, &options, &report)
+    }
     .map_err(|e| e.to_string())?;
     sb.session.keep_tree(&layer.diff_id, tree);
     let layer_ref = LayerRef {
@@ -345,6 +378,46 @@ fn commit_tree(
     };
     record(sb, key, &layer_ref, &sb.created_now());
     Ok((layer_ref, layer.uncompressed_size))
+}
+
+/// Writes the layer and unpacks its snapshot from the same tar stream. The
+/// snapshot is best effort: if it cannot be made here, the step that needs
+/// it unpacks the blob (and reports what fails then).
+fn write_and_unpack(
+    sb: &StageBuilder<'_, '_>,
+    tree: &LayerTree,
+    options: &LayerOptions,
+    report: &(dyn Fn(u64) + Sync),
+    site: Option<&Digest>,
+) -> Result<LayerBlob, LayerError> {
+    let session = sb.session;
+    let snapshots = &session.snapshots;
+    // Linking files from an earlier snapshot keeps every shared inode at
+    // one path in every snapshot only if neither layer has hardlinks.
+    let reference = site
+        .and_then(|site| snapshots.line(site))
+        .filter(|r| !tree.has_hardlinks() && session.layer_has_hardlinks(r) == Some(false));
+    let (layer, unpacked) = write_layer_tree_teed(session.store, tree, options, report, |tar| {
+        snapshots.unpack_stream(tar, reference.as_ref())
+    });
+    let layer = layer?;
+    // A mismatch is a bug worth reporting; other failures only mean that
+    // the step needing the snapshot unpacks the blob.
+    if let Some(Ok(unpacked)) = unpacked {
+        match unpacked.commit(&layer.diff_id) {
+            Ok(_) => {
+                if let Some(site) = site {
+                    // Only a hint: without it the next build links nothing.
+                    let _ = snapshots.set_line(site, &layer.diff_id);
+                }
+            }
+            Err(e @ SnapshotError::StreamMismatch { .. }) => sb.progress(BuildEvent::Message {
+                text: format!("warning: {e}"),
+            }),
+            Err(_) => {}
+        }
+    }
+    Ok(layer)
 }
 
 /// Saves a cache record; a failure only costs a rebuild next time.
@@ -425,7 +498,7 @@ pub(crate) fn run_workdir(
         new_dir_owner: owner,
     };
     layout.ancestors(&join(&real, "x")).map_err(fail)?;
-    let (layer, _) = commit_tree(sb, step, layout.tree, &key).map_err(fail)?;
+    let (layer, _) = commit_tree(sb, step, layout.tree, &key, None).map_err(fail)?;
     let created = sb.created_now();
     sb.commit_layer(ins, Some(layer), created);
     sb.session.done(step, started.elapsed(), 0);

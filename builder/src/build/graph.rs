@@ -47,6 +47,53 @@ pub fn dependencies(
         .collect()
 }
 
+/// For each stage, whether a stage the build needs runs commands on its
+/// layers: it is the base (directly or through other stages) of a stage
+/// with a RUN, or a RUN mounts it (`--mount=…,from=STAGE`). Those layers
+/// are then needed on disk, as snapshots. RUN steps of the stage itself
+/// are not counted here.
+pub fn runs_on(
+    stages: &Stages,
+    lexer: &Lexer,
+    global: &dyn VarLookup,
+    needed: &[usize],
+) -> Vec<bool> {
+    let earlier = |index: usize, name: &str| {
+        let name = lexer
+            .process_word(name, global)
+            .unwrap_or_else(|_| name.to_owned());
+        stages
+            .find(&name)
+            .filter(|s| s.index < index)
+            .map(|s| s.index)
+    };
+    let mut out = vec![false; stages.stages.len()];
+    // Bases and mounted stages come before the stages using them, so one
+    // pass from the last stage back sees every use before the used stage.
+    for &i in needed.iter().rev() {
+        let Some(stage) = stages.stages.get(i) else {
+            continue;
+        };
+        let mut has_run = false;
+        for ins in &stage.instructions {
+            if let InstructionKind::Run(r) = &ins.kind {
+                has_run = true;
+                for from in r.mounts.iter().filter_map(|m| mount_from(m)) {
+                    if let Some(m) = earlier(i, &from) {
+                        out[m] = true;
+                    }
+                }
+            }
+        }
+        if (has_run || out[i])
+            && let Some(base) = earlier(i, &stage.from.image)
+        {
+            out[base] = true;
+        }
+    }
+    out
+}
+
 /// The `from=` of a `--mount` value, if it has one.
 fn mount_from(spec: &str) -> Option<String> {
     spec.split(',').find_map(|field| {
@@ -97,6 +144,23 @@ mod tests {
         );
         let deps = dependencies(&s, &Lexer::default(), &BTreeMap::<String, String>::new());
         assert_eq!(needed(&deps, 1), [0, 1]);
+    }
+
+    #[test]
+    fn stages_run_on_through_bases_and_mounts() {
+        let s = stages(
+            "FROM scratch AS a\nFROM a AS b\nCOPY x /\nFROM b AS c\nRUN true\n\
+             FROM scratch AS d\nFROM scratch AS e\nRUN --mount=type=bind,from=d,target=/m true\n\
+             FROM scratch AS f\nFROM f AS g\nCOPY y /\n",
+        );
+        let args = BTreeMap::<String, String>::new();
+        let all: Vec<usize> = (0..s.stages.len()).collect();
+        let on = runs_on(&s, &Lexer::default(), &args, &all);
+        // a and b lie below c's RUN; d is mounted; e, f, g run nothing on others.
+        assert_eq!(on, [true, true, false, true, false, false, false]);
+        // A stage the build does not need counts for nothing.
+        let on = runs_on(&s, &Lexer::default(), &args, &[0, 1, 3, 4, 5, 6]);
+        assert_eq!(on, [false, false, false, true, false, false, false]);
     }
 
     #[test]

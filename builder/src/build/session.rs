@@ -54,6 +54,9 @@ pub(crate) struct Session<'a> {
     /// Scratch directories whose files such layers read (downloads,
     /// unpacked archives); removed when the build ends.
     held: Mutex<Vec<Staging>>,
+    /// Per stage: whether other stages run commands on its layers (see
+    /// [`graph::runs_on`]).
+    runs_on: Vec<bool>,
 }
 
 #[derive(Clone)]
@@ -118,12 +121,19 @@ impl<'a> Session<'a> {
             trees: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
             held: Mutex::new(Vec::new()),
+            runs_on: Vec::new(),
         };
         session.global_args = session.resolve_global_args()?;
 
         let target = session.target_index()?;
         let deps = graph::dependencies(&session.stages, &session.lexer, &session.global_args);
         let needed = graph::needed(&deps, target);
+        session.runs_on = graph::runs_on(
+            &session.stages,
+            &session.lexer,
+            &session.global_args,
+            &needed,
+        );
 
         let outcome = std::thread::scope(|scope| {
             let session = &session;
@@ -391,6 +401,22 @@ impl<'a> Session<'a> {
         if let Ok(mut trees) = self.trees.lock() {
             trees.entry(*diff_id).or_insert_with(|| Arc::new(tree));
         }
+    }
+
+    /// Whether another stage of this build runs commands on the layers of
+    /// stage `index` (so they are needed on disk).
+    pub fn stage_runs_on(&self, index: usize) -> bool {
+        self.runs_on.get(index).copied().unwrap_or(false)
+    }
+
+    /// Whether the layer `diff_id` holds hardlinks, from this build's
+    /// layout of it or the index an earlier build saved; `None` if neither
+    /// is there.
+    pub fn layer_has_hardlinks(&self, diff_id: &Digest) -> Option<bool> {
+        self.tree_or_index(diff_id, true)
+            .ok()
+            .flatten()
+            .map(|tree| tree.has_hardlinks())
     }
 
     /// Keeps a scratch directory until the build ends.

@@ -52,6 +52,9 @@ pub(crate) struct StageBuilder<'s, 'a> {
     /// `[name i/n]` numbering of the steps shown.
     step_no: usize,
     step_total: usize,
+    /// How many of the stage's instructions have started (ONBUILD
+    /// triggers run before any).
+    started: usize,
 }
 
 /// The variables a word sees: ARGs, overridden by ENV, as BuildKit does.
@@ -99,7 +102,21 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
             cmd_set: false,
             step_no: 0,
             step_total,
+            started: 0,
         }
+    }
+
+    /// Whether the layer the current step makes will be needed on disk,
+    /// as a snapshot: a later RUN of this stage runs on it, or another
+    /// stage runs commands on this one's layers.
+    pub fn layer_needed_on_disk(&self) -> bool {
+        let stage = &self.session.stages.stages[self.index];
+        self.session.stage_runs_on(self.index)
+            || stage
+                .instructions
+                .iter()
+                .skip(self.started)
+                .any(|i| matches!(i.kind, InstructionKind::Run(_)))
     }
 
     pub fn env(&self) -> StageEnv<'_> {
@@ -184,6 +201,7 @@ impl<'s, 'a> StageBuilder<'s, 'a> {
             if self.session.cancelled() {
                 return Err(BuildError::Cancelled);
             }
+            self.started += 1;
             self.dispatch(ins)?;
         }
         Ok(Arc::new(self.state))

@@ -193,6 +193,16 @@ impl LayerTree {
         })
     }
 
+    /// Whether two entries share a `link_key`: the layer's tar then has a
+    /// hardlink entry.
+    pub fn has_hardlinks(&self) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        self.entries
+            .values()
+            .filter_map(|e| e.link_key)
+            .any(|key| !seen.insert(key))
+    }
+
     /// Every entry with its path, in tar order.
     pub fn iter(&self) -> impl Iterator<Item = (String, &TreeEntry)> + '_ {
         self.entries.iter().map(|(k, e)| (path_of(k), e))
@@ -351,6 +361,7 @@ mod tests {
         }
         let order: Vec<String> = t.iter().map(|(p, _)| p).collect();
         assert_eq!(order, ["a", "a/a", "a/b", "a/b/y", "a/b/z", "a-c", "b"]);
+        assert!(!t.has_hardlinks());
         let kids: Vec<&str> = t.children("a").map(|(n, _)| n).collect();
         assert_eq!(kids, ["a", "b"]);
         let top: Vec<&str> = t.children("/").map(|(n, _)| n).collect();
@@ -396,6 +407,7 @@ mod tests {
                 ..dir()
             },
         );
+        assert!(!t.has_hardlinks(), "one file with a link key links nothing");
         let mut saved = Vec::new();
         t.write_index(&mut saved).unwrap();
         let back = LayerTree::read_index(&mut saved.as_slice(), Path::new("/snap")).unwrap();

@@ -23,11 +23,22 @@
 //!
 //! On error the destination keeps what was extracted so far: callers that
 //! need all-or-nothing extract into a temporary directory (as snapshots do).
+//!
+//! [`unpack_reusing`] also takes a *reference* directory (an earlier
+//! snapshot): a regular file that is at the same path there with the same
+//! size, mode, owner, mtime, xattrs and bytes is hard-linked from it instead
+//! of being created, so a layer that differs from the reference in one file
+//! creates one inode, not thousands (creating an inode is the dominant cost
+//! of unpacking small files; a link is a directory entry). Sharing is
+//! invisible to readers as long as an inode is never reachable at two paths
+//! of one merged view, so: each reference inode is linked at most once,
+//! only at its own path, and a hardlink entry to such a file is refused
+//! (callers only pass a reference when neither layer holds hardlinks).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -93,6 +104,10 @@ pub struct UnpackStats {
     pub entries: u64,
     /// Bytes of regular-file content written.
     pub bytes: u64,
+    /// Regular files hard-linked from the reference directory of
+    /// [`unpack_reusing`] instead of being written (their bytes count in
+    /// `bytes` too).
+    pub reused: u64,
 }
 
 /// Why an archive could not be unpacked. `entry` is the path as the archive
@@ -159,6 +174,44 @@ pub fn unpack(
     dest: &Path,
     options: &UnpackOptions,
 ) -> Result<UnpackStats, UnpackError> {
+    unpack_with(reader, dest, options, None)
+}
+
+/// [`unpack`], hard-linking regular files that are identical at the same
+/// path in `reference` instead of writing them (see the module docs).
+///
+/// Only for trees nobody modifies in place (snapshots), since a linked file
+/// is one inode in both; only when `options.same_owner` (otherwise nothing
+/// is reused). A hardlink entry to a linked file is an error: a layer with
+/// hardlinks must be unpacked without a reference. An unusable `reference`
+/// (missing, not a directory) just means nothing is reused.
+pub fn unpack_reusing(
+    reader: impl Read,
+    dest: &Path,
+    options: &UnpackOptions,
+    reference: &Path,
+) -> Result<UnpackStats, UnpackError> {
+    let reference = rfs::open(
+        reference,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+    .filter(|_| options.same_owner)
+    .map(|root| Reference {
+        root,
+        linked: HashSet::new(),
+        buf: vec![0; COPY_BUFFER],
+    });
+    unpack_with(reader, dest, options, reference)
+}
+
+fn unpack_with(
+    reader: impl Read,
+    dest: &Path,
+    options: &UnpackOptions,
+    reference: Option<Reference>,
+) -> Result<UnpackStats, UnpackError> {
     let root = rfs::open(
         dest,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -176,6 +229,7 @@ pub fn unpack(
         cache: None,
         buf: vec![0; COPY_BUFFER],
         stats: UnpackStats::default(),
+        reference,
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|source| UnpackError::Archive {
@@ -261,6 +315,27 @@ struct Unpacker<'a> {
     cache: Option<CachedParent>,
     buf: Vec<u8>,
     stats: UnpackStats,
+    /// Where identical files may be linked from ([`unpack_reusing`]).
+    reference: Option<Reference>,
+}
+
+/// The reference directory of [`unpack_reusing`].
+struct Reference {
+    /// `O_PATH` descriptor of its root.
+    root: OwnedFd,
+    /// (device, inode) of the files linked from it so far: none is linked twice.
+    linked: HashSet<(u64, u64)>,
+    /// Holds the reference's bytes while they are compared with the entry's.
+    buf: Vec<u8>,
+}
+
+/// How far a reference file matched an entry's content.
+enum Compared {
+    /// All of it: the file can be linked.
+    Same,
+    /// The first `matched` bytes; the entry's next `pending` bytes, which
+    /// differ, are in the unpacker's buffer.
+    Differs { matched: u64, pending: usize },
 }
 
 impl Unpacker<'_> {
@@ -333,7 +408,11 @@ impl Unpacker<'_> {
             entry: &name,
         };
         match kind {
-            Kind::File => self.file(&at, entry, &meta),
+            Kind::File => {
+                let mut rel = canonical;
+                push_component(&mut rel, last);
+                self.file(&at, &rel, entry, &meta)
+            }
             Kind::Dir => {
                 let mut rel = canonical;
                 push_component(&mut rel, last);
@@ -547,10 +626,29 @@ impl Unpacker<'_> {
     fn file<R: Read>(
         &mut self,
         at: &Target<'_>,
+        rel: &[u8],
         entry: &mut tar::Entry<'_, R>,
         meta: &Meta,
     ) -> Result<(), UnpackError> {
         self.clear(at, false)?;
+        // Content already consumed from the entry before the file exists:
+        // the first `len` bytes are those of `from`, then `pending` bytes
+        // of the unpacker's buffer.
+        let mut head: Option<(File, u64, usize)> = None;
+        if let Some(same) = self.reuse_candidate(rel, entry.size(), meta) {
+            match self.compare(entry, &same, at.entry)? {
+                Compared::Same => {
+                    if self.link_reused(&same, at) {
+                        self.stats.bytes += entry.size();
+                        self.stats.reused += 1;
+                        return Ok(());
+                    }
+                    let len = entry.size();
+                    head = Some((same, len, 0));
+                }
+                Compared::Differs { matched, pending } => head = Some((same, matched, pending)),
+            }
+        }
         let fd = rfs::openat(
             at.parent,
             at.name,
@@ -560,6 +658,26 @@ impl Unpacker<'_> {
         .map_err(|e| self.io_err(at.entry, "create the file", e))?;
         let mut file = File::from(fd);
         let mut copied = 0u64;
+        if let Some((mut from, len, pending)) = head {
+            // The bytes both had in common, straight from file to file.
+            let copy = from
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| io::copy(&mut (&mut from).take(len), &mut file));
+            match copy {
+                Ok(n) if n == len => {}
+                Ok(_) => {
+                    return Err(self.io_err(
+                        at.entry,
+                        "copy from the reference snapshot",
+                        io::Error::from(io::ErrorKind::UnexpectedEof),
+                    ));
+                }
+                Err(e) => return Err(self.io_err(at.entry, "copy from the reference snapshot", e)),
+            }
+            file.write_all(&self.buf[..pending])
+                .map_err(|e| self.io_err(at.entry, "write the file", e))?;
+            copied = len + pending as u64;
+        }
         loop {
             let n = match entry.read(&mut self.buf) {
                 Ok(0) => break,
@@ -595,6 +713,117 @@ impl Unpacker<'_> {
         self.apply_fd(file.as_fd(), meta, at.entry)?;
         rfs::futimens(&file, &meta.timestamps())
             .map_err(|e| self.io_err(at.entry, "set the modification time", e))
+    }
+
+    /// The reference's regular file at `rel` if everything but its bytes
+    /// matches what this entry would create, and it was not linked yet.
+    /// Anything unexpected means no candidate: the file is written instead.
+    fn reuse_candidate(&self, rel: &[u8], size: u64, meta: &Meta) -> Option<File> {
+        let reference = self.reference.as_ref()?;
+        let (uid, gid) = meta.owner?;
+        let fd = rfs::openat2(
+            &reference.root,
+            rel,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
+        let st = rfs::fstat(&fd).ok()?;
+        let same = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+            && u64::try_from(st.st_size).ok() == Some(size)
+            && st.st_mode & 0o7777 == meta.mode
+            && st.st_uid == uid.as_raw()
+            && st.st_gid == gid.as_raw()
+            && (st.st_mtime, st.st_mtime_nsec) == (meta.mtime.0, meta.mtime.1 as _)
+            && !reference.linked.contains(&(st.st_dev, st.st_ino));
+        if !same {
+            return None;
+        }
+        let file = File::from(fd);
+        let mut theirs = Vec::new();
+        for name in xattr::FileExt::list_xattr(&file).ok()? {
+            let value = xattr::FileExt::get_xattr(&file, &name).ok()??;
+            theirs.push((name.as_bytes().to_vec(), value));
+        }
+        theirs.sort_unstable();
+        let mut ours = meta.xattrs.clone();
+        ours.sort_unstable();
+        (theirs == ours).then_some(file)
+    }
+
+    /// Reads the entry's content and compares it with `reference`'s.
+    fn compare<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        mut reference: &File,
+        name: &str,
+    ) -> Result<Compared, UnpackError> {
+        let Some(r) = self.reference.as_mut() else {
+            return Ok(Compared::Differs {
+                matched: 0,
+                pending: 0,
+            });
+        };
+        let mut matched = 0u64;
+        loop {
+            let n = match entry.read(&mut self.buf) {
+                // A short entry (a cut archive) is not the same: writing it
+                // reports the cut.
+                Ok(0) if matched == entry.size() => return Ok(Compared::Same),
+                Ok(0) => {
+                    return Ok(Compared::Differs {
+                        matched,
+                        pending: 0,
+                    });
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(UnpackError::Archive {
+                        entry: Some(name.to_owned()),
+                        source,
+                    });
+                }
+            };
+            // A short or failed read of the reference counts as different:
+            // the file is then written from the entry.
+            let theirs = &mut r.buf[..n];
+            if reference.read_exact(theirs).is_err() || theirs != &self.buf[..n] {
+                return Ok(Compared::Differs {
+                    matched,
+                    pending: n,
+                });
+            }
+            matched += n as u64;
+        }
+    }
+
+    /// Links the reference's file at the entry's place; false if the kernel
+    /// refuses (another filesystem, too many links, the file was removed),
+    /// in which case the caller writes a copy.
+    fn link_reused(&mut self, same: &File, at: &Target<'_>) -> bool {
+        let Some(r) = self.reference.as_mut() else {
+            return false;
+        };
+        let Ok(st) = rfs::fstat(same) else {
+            return false;
+        };
+        // Through the open descriptor, so the inode linked is the one
+        // compared, whatever happened to its name meanwhile.
+        let proc_path = format!("/proc/self/fd/{}", same.as_raw_fd());
+        let linked = rfs::linkat(
+            rfs::CWD,
+            proc_path.as_str(),
+            at.parent,
+            at.name,
+            AtFlags::SYMLINK_FOLLOW,
+        )
+        .is_ok();
+        if linked {
+            r.linked.insert((st.st_dev, st.st_ino));
+        }
+        linked
     }
 
     fn dir(&mut self, at: &Target<'_>, meta: &Meta, rel: Vec<u8>) -> Result<(), UnpackError> {
@@ -673,6 +902,18 @@ impl Unpacker<'_> {
             && st.st_ino == target_st.st_ino
         {
             return Ok(()); // already the same file
+        }
+        if self
+            .reference
+            .as_ref()
+            .is_some_and(|r| r.linked.contains(&(target_st.st_dev, target_st.st_ino)))
+        {
+            // The inode is also the reference's: another name for it here
+            // would make the two trees share more than one path.
+            return Err(invalid(
+                at.entry,
+                "it hardlinks a file shared with the reference directory; unpack this layer without a reference",
+            ));
         }
         self.clear(at, false)?;
         // Flags 0: a symlink target is linked itself, never followed.

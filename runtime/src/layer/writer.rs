@@ -29,6 +29,12 @@
 //!   256 KiB buffers over bounded channels, so memory stays constant
 //!   whatever the file or layer size. An error on either side stops both,
 //!   and nothing reaches the store unless the whole layer was written.
+//! - **Tee.** [`write_layer_tree_teed`] hands each buffer, once compressed,
+//!   to a third thread that reads the same tar stream (a [`LayerStream`]),
+//!   so a snapshot of the layer can be unpacked from the very bytes the
+//!   diff ID hashes, while they are compressed, instead of from the blob
+//!   afterwards. The stream ends only once the whole tar was produced and
+//!   compressed: a reader of a failed layer gets an error, never a clean end.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -36,6 +42,7 @@ use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::thread;
 
@@ -55,6 +62,8 @@ const IN_FLIGHT: usize = 4;
 /// All buffers in circulation: those in flight plus one being filled and one
 /// being compressed.
 const BUFFERS: usize = IN_FLIGHT + 2;
+/// With a tee: as many more waiting for it, and the one it reads.
+const TEE_BUFFERS: usize = BUFFERS + IN_FLIGHT + 1;
 
 const BLOCK: usize = 512;
 /// ustar field limits.
@@ -209,7 +218,14 @@ pub fn write_layer(
             path: root.to_path_buf(),
         });
     }
-    pipeline(store, options, progress, |producer| producer.run(root))
+    pipeline(
+        store,
+        options,
+        progress,
+        |producer| producer.run(root),
+        NO_TEE,
+    )
+    .0
 }
 
 /// Writes the entries of `tree` as a layer blob into `store`, reading file
@@ -222,65 +238,216 @@ pub fn write_layer_tree(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<LayerBlob, LayerError> {
     CompressionSpec::new(options.compression.kind, options.compression.level)?;
-    pipeline(store, options, progress, |producer| producer.run_tree(tree))
+    pipeline(
+        store,
+        options,
+        progress,
+        |producer| producer.run_tree(tree),
+        NO_TEE,
+    )
+    .0
+}
+
+/// [`write_layer_tree`], with `tee` reading the uncompressed tar stream on
+/// a thread of its own while the layer is written (see the module docs).
+///
+/// `tee` sees every byte the diff ID covers, in order, and then the end of
+/// the stream; if the layer fails, a read fails instead of ending. Whatever
+/// it leaves unread is drained for it. Returns the layer and what `tee`
+/// returned (`None` if its thread could not start or it panicked; the layer
+/// is written either way).
+pub fn write_layer_tree_teed<T: Send>(
+    store: &Store,
+    tree: &LayerTree,
+    options: &LayerOptions,
+    progress: &(dyn Fn(u64) + Sync),
+    tee: impl FnOnce(&mut LayerStream) -> T + Send,
+) -> (Result<LayerBlob, LayerError>, Option<T>) {
+    if let Err(e) = CompressionSpec::new(options.compression.kind, options.compression.level) {
+        return (Err(e), None);
+    }
+    pipeline(
+        store,
+        options,
+        progress,
+        |producer| producer.run_tree(tree),
+        Some(tee),
+    )
+}
+
+/// The `tee` of a pipeline without one.
+const NO_TEE: Option<fn(&mut LayerStream)> = None;
+
+/// The uncompressed tar stream of a layer being written, as a
+/// [`write_layer_tree_teed`] tee reads it.
+pub struct LayerStream {
+    chunks: Receiver<Msg>,
+    free: Sender<Vec<u8>>,
+    /// The chunk being read, its length, and how far it was read.
+    current: Option<(Vec<u8>, usize)>,
+    pos: usize,
+    ended: bool,
+}
+
+impl LayerStream {
+    /// Reads and drops the rest of the stream, handing its buffers back.
+    fn drain(&mut self) {
+        if let Some((buf, _)) = self.current.take() {
+            let _ = self.free.send(buf);
+        }
+        while !self.ended {
+            match self.chunks.recv() {
+                Ok(Msg::Chunk(buf, _)) => {
+                    let _ = self.free.send(buf);
+                }
+                Ok(Msg::End) | Err(_) => self.ended = true,
+            }
+        }
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some((buf, len)) = &self.current {
+                if self.pos < *len {
+                    let n = out.len().min(len - self.pos);
+                    out[..n].copy_from_slice(&buf[self.pos..self.pos + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                if let Some((buf, _)) = self.current.take() {
+                    let _ = self.free.send(buf);
+                }
+            }
+            if self.ended || out.is_empty() {
+                return Ok(0);
+            }
+            match self.chunks.recv() {
+                Ok(Msg::Chunk(buf, len)) => {
+                    self.current = Some((buf, len));
+                    self.pos = 0;
+                }
+                Ok(Msg::End) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Err(_) => {
+                    // Gone without the end marker: the layer was not written.
+                    self.ended = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the layer stream stopped before its end: writing the layer failed",
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Runs `produce` (the tar side) on this thread and the compressor on
-/// another, and commits the blob if both succeed.
-fn pipeline(
+/// another (and `tee`, if any, on a third), and commits the blob if
+/// producer and compressor succeed.
+fn pipeline<T: Send>(
     store: &Store,
     options: &LayerOptions,
     progress: &(dyn Fn(u64) + Sync),
     produce: impl FnOnce(TarProducer<'_>) -> Result<(Digest, u64), Fail>,
-) -> Result<LayerBlob, LayerError> {
+    tee: Option<impl FnOnce(&mut LayerStream) -> T + Send>,
+) -> (Result<LayerBlob, LayerError>, Option<T>) {
     let store_root = store.root();
     let write_error = |source| LayerError::WriteBlob {
         store: store_root.to_path_buf(),
         source,
     };
-    let blob = store.writer(None)?;
+    let blob = match store.writer(None) {
+        Ok(blob) => blob,
+        Err(e) => return (Err(e.into()), None),
+    };
     // The spec is valid (checked above) and the header goes to a buffer:
     // what can fail here is starting the compression threads.
-    let encoder = Encoder::new(blob, &options.compression).map_err(LayerError::Thread)?;
+    let encoder = match Encoder::new(blob, &options.compression) {
+        Ok(encoder) => encoder,
+        Err(e) => return (Err(LayerError::Thread(e)), None),
+    };
 
+    let buffers = if tee.is_some() { TEE_BUFFERS } else { BUFFERS };
     let (full_tx, full_rx) = bounded::<Msg>(IN_FLIGHT);
-    let (free_tx, free_rx) = bounded::<Vec<u8>>(BUFFERS);
-    for _ in 1..BUFFERS {
+    let (free_tx, free_rx) = bounded::<Vec<u8>>(buffers);
+    for _ in 1..buffers {
         // Cannot fail: the channel has room for every buffer. `vec![0; n]`
         // maps zero pages lazily, so a small layer touches little of this.
         let _ = free_tx.try_send(vec![0; CHUNK]);
     }
 
-    let (produced, compressed) = thread::scope(|s| {
+    let (produced, compressed, teed) = thread::scope(|s| {
+        // The tee first: the compressor passes buffers on to it only if it
+        // runs. It always drains the stream, so it never holds buffers back.
+        let (tee_tx, tee_thread) = match tee {
+            None => (None, None),
+            Some(tee) => {
+                let (tx, rx) = bounded::<Msg>(IN_FLIGHT);
+                let mut stream = LayerStream {
+                    chunks: rx,
+                    free: free_tx.clone(),
+                    current: None,
+                    pos: 0,
+                    ended: false,
+                };
+                let started = thread::Builder::new()
+                    .name("berth-layer-tee".into())
+                    .spawn_scoped(s, move || {
+                        let out = catch_unwind(AssertUnwindSafe(|| tee(&mut stream)));
+                        stream.drain();
+                        out.ok()
+                    });
+                match started {
+                    Ok(handle) => (Some(tx), Some(handle)),
+                    Err(_) => (None, None),
+                }
+            }
+        };
         let consumer = thread::Builder::new()
             .name("berth-layer-compress".into())
             .spawn_scoped(s, move || {
-                compress_chunks(full_rx, free_tx, encoder, progress, &write_error)
+                compress_chunks(full_rx, free_tx, tee_tx, encoder, progress, &write_error)
             });
         let consumer = match consumer {
             Ok(handle) => handle,
-            Err(e) => return (Err(Fail::Layer(LayerError::Thread(e))), None),
+            // The closure (and with it the tee's sender) is dropped: the
+            // tee sees its stream fail and ends.
+            Err(e) => {
+                let teed = tee_thread.and_then(|t| t.join().ok().flatten());
+                return (Err(Fail::Layer(LayerError::Thread(e))), None, teed);
+            }
         };
         let sink = ChunkSink::new(full_tx, free_rx);
         let produced = produce(TarProducer::new(sink, options));
-        // `produced` has dropped the sender: the consumer ends either way.
-        (produced, Some(consumer.join()))
+        // `produced` has dropped the sender: the consumer ends either way,
+        // and then the tee.
+        let compressed = consumer.join();
+        let teed = tee_thread.and_then(|t| t.join().ok().flatten());
+        (produced, Some(compressed), teed)
     });
 
     let (diff_id, uncompressed_size, blob) = match (produced, compressed) {
-        (Err(Fail::Layer(e)), _) => return Err(e),
-        (_, Some(Ok(Err(Fail::Layer(e))))) => return Err(e),
+        (Err(Fail::Layer(e)), _) => return (Err(e), teed),
+        (_, Some(Ok(Err(Fail::Layer(e))))) => return (Err(e), teed),
         (Ok((diff_id, size)), Some(Ok(Ok(blob)))) => (diff_id, size, blob),
-        (_, Some(Err(_))) => return Err(LayerError::Internal("compression thread")),
+        (_, Some(Err(_))) => return (Err(LayerError::Internal("compression thread")), teed),
         // One side reports the other stopped but neither says why.
-        _ => return Err(LayerError::Internal("pipeline")),
+        _ => return (Err(LayerError::Internal("pipeline")), teed),
     };
-    let (digest, size) = blob.commit()?;
-    Ok(LayerBlob {
+    let (digest, size) = match blob.commit() {
+        Ok(committed) => committed,
+        Err(e) => return (Err(e.into()), teed),
+    };
+    let layer = LayerBlob {
         descriptor: Descriptor::new(options.compression.kind.media_type(), digest, size),
         diff_id,
         uncompressed_size,
-    })
+    };
+    (Ok(layer), teed)
 }
 
 /// Why one side of the pipeline stopped.
@@ -305,11 +472,13 @@ enum Msg {
     End,
 }
 
-/// The compression side: drains chunks into the encoder, hands buffers
-/// back, and returns the finished (not yet committed) blob.
+/// The compression side: drains chunks into the encoder, passes buffers on
+/// to the tee (or back to the producer), and returns the finished (not yet
+/// committed) blob.
 fn compress_chunks(
     chunks: Receiver<Msg>,
     free: Sender<Vec<u8>>,
+    mut tee: Option<Sender<Msg>>,
     mut encoder: Encoder<BlobWriter>,
     progress: &(dyn Fn(u64) + Sync),
     write_error: &(dyn Fn(io::Error) -> LayerError + Sync),
@@ -323,14 +492,36 @@ fn compress_chunks(
                     .map_err(|e| Fail::Layer(write_error(e)))?;
                 done += len as u64;
                 progress(done);
-                // The producer may have finished and dropped its receiver.
-                let _ = free.send(buf);
+                let unused = match &tee {
+                    Some(t) => match t.send(Msg::Chunk(buf, len)) {
+                        Ok(()) => None,
+                        // The tee is gone (it never is before the end,
+                        // since it drains): stop feeding it.
+                        Err(crossbeam_channel::SendError(msg)) => {
+                            tee = None;
+                            match msg {
+                                Msg::Chunk(buf, _) => Some(buf),
+                                Msg::End => None,
+                            }
+                        }
+                    },
+                    None => Some(buf),
+                };
+                if let Some(buf) = unused {
+                    // The producer may have finished and dropped its receiver.
+                    let _ = free.send(buf);
+                }
             }
             Ok(Msg::End) => break,
+            // Dropping `tee` without `End` tells it the stream failed.
             Err(_) => return Err(Fail::Stopped),
         }
     }
-    encoder.finish().map_err(|e| Fail::Layer(write_error(e)))
+    let blob = encoder.finish().map_err(|e| Fail::Layer(write_error(e)))?;
+    if let Some(t) = tee {
+        let _ = t.send(Msg::End);
+    }
+    Ok(blob)
 }
 
 /// The producer's output: fills fixed-size buffers, hashes them (the diff

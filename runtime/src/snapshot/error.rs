@@ -40,6 +40,27 @@ pub enum SnapshotError {
         source: UnpackError,
     },
 
+    /// The tar stream of a layer being written could not be read (writing
+    /// the layer failed).
+    #[error("cannot read the layer being written: {source}")]
+    ReadStream {
+        #[source]
+        source: io::Error,
+    },
+
+    /// The tar stream of a layer being written could not be unpacked.
+    #[error("cannot unpack the layer being written: {source}")]
+    UnpackStream {
+        #[source]
+        source: UnpackError,
+    },
+
+    /// What was unpacked while a layer was written is not that layer.
+    #[error(
+        "the snapshot unpacked while writing layer {expected} hashes to {actual}; nothing was kept. This is a bug in berth, please report it"
+    )]
+    StreamMismatch { expected: Digest, actual: Digest },
+
     /// The layer's uncompressed content is not what the image says.
     #[error(
         "layer {layer} does not match the image: its uncompressed content hashes to {actual}, but the image config lists diff ID {expected}; nothing was kept. The image is corrupt or was altered: pull or build it again"
