@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables set here are for the caller
-# lib.sh: what the W1 benchmarks (w1-build.sh, w1-run.sh) share: finding
+# lib.sh: what the benchmarks (w1-build.sh, w1-run.sh, registry.sh) share: finding
 # make-w1.py, the scratch directory and the berth binary, starting the
 # private Docker engine, and the timing and table helpers. Sourced, not run;
 # the script sets `repo` (the repository root) and `me` (its name, for

@@ -81,7 +81,9 @@ docker_big=${DOCKER_BIG:-1}
 docker_cli=/usr/bin/docker
 registry_bin=/usr/bin/docker-registry
 
-say() { echo "registry.sh: $*" >&2; }
+me=registry.sh
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 die() {
   say "$*"
   exit 1
@@ -273,32 +275,6 @@ measured() {
   read -r kb secs <"$work/time.out"
   printf -v "${prefix}_rss" '%s' "$(awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }')"
   printf -v "${prefix}_time" '%s' "$secs"
-}
-
-median() { # median VALUES...: n/a when empty
-  if [ $# -eq 0 ]; then
-    echo n/a
-    return
-  fi
-  printf '%s\n' "$@" | sort -g | awk '
-    { v[NR] = $1 }
-    END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { # ratio A B: A/B, n/a unless both are numbers
-  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-  else
-    echo n/a
-  fi
-}
-
-meets() { # meets RATIO LIMIT
-  if [[ "$1" =~ ^[0-9.]+$ ]]; then
-    awk -v r="$1" -v l="$2" 'BEGIN { print (r <= l) ? "yes" : "no" }'
-  else
-    echo n/a
-  fi
 }
 
 failed() { # failed WHAT: stops the run with WHAT and the command's output
