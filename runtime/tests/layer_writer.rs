@@ -14,6 +14,8 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod support;
+
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::writer::{
@@ -21,6 +23,7 @@ use berth_runtime::layer::writer::{
 };
 use berth_runtime::store::{Digest, Store, media};
 use filetime::FileTime;
+use support::mirror;
 use tempfile::TempDir;
 
 const EMPTY_TAR_DIFF_ID: &str =
@@ -983,66 +986,6 @@ fn large_file_memory_stays_flat() {
         .unwrap();
     eprintln!("writing a 1 GiB file raised peak RSS by {growth} KiB");
     assert!(growth < 16 * 1024, "peak RSS grew by {growth} KiB");
-}
-
-/// Lays out the tree below `root` as a `LayerTree` naming the files where
-/// they are, the way COPY lays out its layers.
-fn mirror(root: &Path, dir: &Path, tree: &mut LayerTree) {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let m = fs::symlink_metadata(&path).unwrap();
-        let ft = m.file_type();
-        let kind = if ft.is_dir() {
-            TreeKind::Dir
-        } else if ft.is_file() {
-            TreeKind::File(FileData::Path(path.clone()))
-        } else if ft.is_symlink() {
-            TreeKind::Symlink(fs::read_link(&path).unwrap())
-        } else if ft.is_char_device() {
-            TreeKind::CharDevice { rdev: m.rdev() }
-        } else if ft.is_block_device() {
-            TreeKind::BlockDevice { rdev: m.rdev() }
-        } else if ft.is_fifo() {
-            TreeKind::Fifo
-        } else {
-            continue;
-        };
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = xattr::list(&path)
-            .unwrap()
-            .map(|n| {
-                let v = xattr::get(&path, &n).unwrap().unwrap();
-                (n.as_bytes().to_vec(), v)
-            })
-            .collect();
-        xattrs.sort();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        tree.insert(
-            &rel,
-            TreeEntry {
-                kind,
-                mode: m.mode() & 0o7777,
-                uid: m.uid(),
-                gid: m.gid(),
-                mtime: m.mtime(),
-                xattrs,
-                link_key: (m.nlink() > 1 && !ft.is_dir()).then(|| (m.dev(), m.ino())),
-            },
-        );
-        if ft.is_dir() {
-            mirror(root, &path, tree);
-        }
-    }
 }
 
 #[test]

@@ -14,6 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, lchown, symlink};
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use berth_runtime::layer::compress::{Compression, CompressionSpec};
 use berth_runtime::layer::tree::{FileData, LayerTree, TreeEntry, TreeKind};
 use berth_runtime::layer::unpack::{UnpackOptions, unpack_reusing};
@@ -22,6 +24,7 @@ use berth_runtime::layer::writer::{
 };
 use berth_runtime::snapshot::{SnapshotError, Snapshots};
 use berth_runtime::store::{Digest, Store};
+use support::mirror;
 use tempfile::TempDir;
 
 fn new_store(tmp: &TempDir, name: &str) -> (Store, Snapshots) {
@@ -205,62 +208,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-/// Lays out the tree below `root` as COPY does: files named where they are.
-fn mirror(root: &Path, dir: &Path, tree: &mut LayerTree) {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let m = fs::symlink_metadata(&path).unwrap();
-        let ft = m.file_type();
-        let kind = if ft.is_dir() {
-            TreeKind::Dir
-        } else if ft.is_file() {
-            TreeKind::File(FileData::Path(path.clone()))
-        } else if ft.is_symlink() {
-            TreeKind::Symlink(fs::read_link(&path).unwrap())
-        } else if ft.is_fifo() {
-            TreeKind::Fifo
-        } else {
-            continue;
-        };
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = xattr::list(&path)
-            .unwrap()
-            .map(|n| {
-                (
-                    n.as_bytes().to_vec(),
-                    xattr::get(&path, &n).unwrap().unwrap(),
-                )
-            })
-            .collect();
-        xattrs.sort();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        tree.insert(
-            &rel,
-            TreeEntry {
-                kind,
-                mode: m.mode() & 0o7777,
-                uid: m.uid(),
-                gid: m.gid(),
-                mtime: m.mtime(),
-                xattrs,
-                link_key: (m.nlink() > 1 && !ft.is_dir()).then(|| (m.dev(), m.ino())),
-            },
-        );
-        if ft.is_dir() {
-            mirror(root, &path, tree);
-        }
-    }
 }
 
 /// Names under `snapshots/` that are work directories (`.unpack-`, `.stage-`).
