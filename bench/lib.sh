@@ -87,6 +87,30 @@ timed() {
   printf -v "$var" '%s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 }
 
+# berth_round I ON_FAILURE...: run I's three berth builds of $ctx with the
+# script's berth_build, in a fresh store: cold, no-op, then one-file (a line
+# appended to $change). Appends to berth_cold, berth_noop and berth_one;
+# runs ON_FAILURE... when a build fails. The store is removed afterwards.
+# shellcheck disable=SC2154 # ctx, change and n are the calling script's
+berth_round() {
+  local i=$1 root=$work/berth-root t t2 t3
+  shift
+  rm -rf -- "$root"
+  mkdir -p "$root"
+  if timed t berth_build "$root" "$ctx"; then
+    berth_cold+=("$t")
+    if timed t2 berth_build "$root" "$ctx"; then
+      berth_noop+=("$t2")
+      echo "berth run $i" >>"$change"
+      if timed t3 berth_build "$root" "$ctx"; then
+        berth_one+=("$t3")
+        say "run $i/$n berth:    cold ${t}s  no-op ${t2}s  one-file ${t3}s"
+      else "$@"; fi
+    else "$@"; fi
+  else "$@"; fi
+  rm -rf -- "$root"
+}
+
 median() { # median VALUES...: n/a when empty
   if [ $# -eq 0 ]; then
     echo n/a

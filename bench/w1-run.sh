@@ -251,21 +251,7 @@ change=$ctx/src/dir3/file3.txt
 
 for i in $(seq 1 "$n"); do
   if [ "$berth_ok" = 1 ]; then
-    root=$work/berth-root
-    rm -rf -- "$root"
-    mkdir -p "$root"
-    if timed t berth_build "$root" "$ctx"; then
-      berth_cold+=("$t")
-      if timed t2 berth_build "$root" "$ctx"; then
-        berth_noop+=("$t2")
-        echo "berth run $i" >>"$change"
-        if timed t3 berth_build "$root" "$ctx"; then
-          berth_one+=("$t3")
-          say "run $i/$n berth:    cold ${t}s  no-op ${t2}s  one-file ${t3}s"
-        else failed berth; fi
-      else failed berth; fi
-    else failed berth; fi
-    rm -rf -- "$root"
+    berth_round "$i" failed berth
   fi
 
   if [ "$bk_ok" = 1 ]; then
