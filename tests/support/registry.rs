@@ -138,39 +138,19 @@ impl Registry {
             }
         };
 
-        for attempt in 1..=PORT_ATTEMPTS {
-            let addr = format!("127.0.0.1:{}", free_port());
-            let config = dir.path().join("config.yml");
-            fs::write(&config, config_yaml(dir.path(), &addr, &auth_section))
-                .expect("write the registry's config.yml");
-            let mut child = spawn(&program, &config, dir.path());
-            match wait_ready(&mut child, &addr) {
-                Ok(()) => {
-                    return Some(Registry {
-                        child,
-                        addr,
-                        credentials,
-                        dir,
-                    });
-                }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = log_tail(dir.path(), 40);
-                    // Lost the race for the port: someone bound it between
-                    // free_port() and the registry's own bind. Try another.
-                    if log.contains("address already in use") && attempt < PORT_ATTEMPTS {
-                        continue;
-                    }
-                    panic!(
-                        "docker-registry did not start on {addr}: {why}\n\
-                         config:\n{}\nlog tail:\n{log}",
-                        fs::read_to_string(&config).unwrap_or_default()
-                    );
-                }
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+        let (child, addr) = start_on_free_port(
+            &program,
+            dir.path(),
+            "docker-registry",
+            wait_ready,
+            |addr| config_yaml(dir.path(), addr, &auth_section),
+        );
+        Some(Registry {
+            child,
+            addr,
+            credentials,
+            dir,
+        })
     }
 
     /// `127.0.0.1:PORT`.
@@ -443,6 +423,44 @@ fn config_yaml(dir: &Path, addr: &str, auth_section: &str) -> String {
         data = yaml_str(&data.to_string_lossy()),
         addr = yaml_str(addr),
     )
+}
+
+/// Starts `program serve config.yml` in `dir` on a free loopback port,
+/// with the config `config_for(addr)` gives, until `ready` says it serves.
+/// A lost race for the port is retried; any other failure panics with the
+/// config and the logs. `what` names the registry in that message.
+pub(crate) fn start_on_free_port(
+    program: &Path,
+    dir: &Path,
+    what: &str,
+    ready: fn(&mut Child, &str) -> Result<(), String>,
+    config_for: impl Fn(&str) -> String,
+) -> (Child, String) {
+    for attempt in 1..=PORT_ATTEMPTS {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("config.yml");
+        fs::write(&config, config_for(&addr)).expect("write the registry's config.yml");
+        let mut child = spawn(program, &config, dir);
+        match ready(&mut child, &addr) {
+            Ok(()) => return (child, addr),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = log_tail(dir, 40);
+                // Lost the race for the port: someone bound it between
+                // free_port() and the registry's own bind. Try another.
+                if log.contains("address already in use") && attempt < PORT_ATTEMPTS {
+                    continue;
+                }
+                panic!(
+                    "{what} did not start on {addr}: {why}\n\
+                     config:\n{}\nlog tail:\n{log}",
+                    fs::read_to_string(&config).unwrap_or_default()
+                );
+            }
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
 pub(crate) fn spawn(program: &Path, config: &Path, dir: &Path) -> Child {

@@ -41,7 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::registry::http::{self, Response};
-use super::registry::{find_program, free_port, log_tail, spawn, unavailable, yaml_str};
+use super::registry::{find_program, log_tail, start_on_free_port, unavailable, yaml_str};
 
 /// The registry's `auth.token.service`: the `service` it names in its
 /// challenges and the `aud` tokens must carry.
@@ -55,8 +55,6 @@ pub const TOKEN_LIFETIME: u64 = 300;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of the fixture's own requests, and of the token server's reads.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts at the free-port race (see tests/support/registry.rs).
-const PORT_ATTEMPTS: usize = 5;
 
 /// One request the token server received (credentials are never kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,47 +114,22 @@ impl TokenRegistry {
         let signer = Signer::generate(&openssl, dir.path());
         let server = TokenServer::start(user, password, signer);
 
-        for attempt in 1..=PORT_ATTEMPTS {
-            let addr = format!("127.0.0.1:{}", free_port());
-            let config = dir.path().join("config.yml");
-            fs::write(
-                &config,
-                config_yaml(
-                    dir.path(),
-                    &addr,
-                    &server.realm(),
-                    &dir.path().join("cert.pem"),
-                ),
-            )
-            .expect("write the registry's config.yml");
-            let mut child = spawn(&registry, &config, dir.path());
-            match wait_ready(&mut child, &addr) {
-                Ok(()) => {
-                    return Some(TokenRegistry {
-                        child,
-                        addr,
-                        user: user.to_owned(),
-                        password: password.to_owned(),
-                        server,
-                        dir,
-                    });
-                }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = log_tail(dir.path(), 40);
-                    if log.contains("address already in use") && attempt < PORT_ATTEMPTS {
-                        continue;
-                    }
-                    panic!(
-                        "docker-registry (token auth) did not start on {addr}: {why}\n\
-                         config:\n{}\nlog tail:\n{log}",
-                        fs::read_to_string(&config).unwrap_or_default()
-                    );
-                }
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+        let cert = dir.path().join("cert.pem");
+        let (child, addr) = start_on_free_port(
+            &registry,
+            dir.path(),
+            "docker-registry (token auth)",
+            wait_ready,
+            |addr| config_yaml(dir.path(), addr, &server.realm(), &cert),
+        );
+        Some(TokenRegistry {
+            child,
+            addr,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            server,
+            dir,
+        })
     }
 
     /// The registry, `127.0.0.1:PORT`.
