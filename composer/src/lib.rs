@@ -1,6 +1,5 @@
-//! berth's compose engine.
-//!
-//! Will own the compose-spec loader (YAML, interpolation, merge, extends,
-//! include, profiles, validation), the project model, the planner and the
-//! engines (embedded runtime, Docker engine). Nothing is implemented yet: the
-//! crate exists so the workspace has its final shape.
+//! berth's compose-spec implementation: the loader that turns compose files
+//! into a validated, normalised project model.
+
+pub mod doc_path;
+pub mod yaml;

@@ -1,0 +1,194 @@
+//! Text to [`Node`] trees through serde-saphyr, which resolves anchors,
+//! aliases and `<<` merge keys and reports each value's line and tag.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{DuplicateKeyPolicy, Options, Spanned, Tagged};
+
+use super::node::{Map, Node, Tag, Value};
+
+/// A file that is not valid YAML, or uses YAML compose does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    /// 1-based line, 0 when the parser could not tell.
+    pub line: u32,
+    pub message: String,
+}
+
+/// Parses every document of a YAML stream. An empty stream gives no
+/// documents.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut options = Options::default();
+    // YAML 1.2 booleans only, as compose reads them: `yes`, `on` and `n` are
+    // strings.
+    options.strict_booleans = true;
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    let docs: Vec<Option<Node>> =
+        serde_saphyr::from_str_multiple_with_options(text, options).map_err(|err| YamlError {
+            line: err.location().map(|l| l.line() as u32).unwrap_or(0),
+            message: one_line(&err.to_string()),
+        })?;
+    Ok(docs.into_iter().flatten().collect())
+}
+
+/// serde-saphyr's messages may end with a location or span several lines;
+/// the loader adds the location itself.
+fn one_line(message: &str) -> String {
+    let mut first = message.lines().next().unwrap_or(message).trim();
+    if let Some(at) = first.rfind(" at line ") {
+        first = &first[..at];
+    }
+    if let Some(key) = first.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("mapping key \"{key}\" is defined twice; remove one of them");
+    }
+    first.to_string()
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+        let spanned: Spanned<Tagged<Value>> = Spanned::deserialize(deserializer)?;
+        let Tagged(value, tag) = spanned.value;
+        let tag = match tag.as_deref() {
+            Some("!reset") => Some(Tag::Reset),
+            Some("!override") => Some(Tag::Override),
+            _ => None,
+        };
+        // `!reset` removes the value whatever it is written as.
+        let value = if tag == Some(Tag::Reset) {
+            Value::Null
+        } else {
+            value
+        };
+        Ok(Node {
+            value,
+            line: spanned.referenced.line() as u32,
+            file: 0,
+            tag,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_i128<E>(self, i: i128) -> Result<Value, E> {
+        Ok(i64::try_from(i).map_or(Value::Float(i as f64), Value::Int))
+    }
+    fn visit_u128<E>(self, u: u128) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Value, E> {
+        Ok(Value::String(String::from_utf8_lossy(b).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(node) = seq.next_element::<Node>()? {
+            items.push(node);
+        }
+        Ok(Value::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(MapKey(key)) = access.next_key()? {
+            let node: Node = access.next_value()?;
+            map.insert(key, node);
+        }
+        Ok(Value::Map(map))
+    }
+}
+
+/// A mapping key as text: compose reads `true:` as `"true"` and `80:` as
+/// `"80"`.
+struct MapKey(String);
+
+impl<'de> Deserialize<'de> for MapKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<MapKey, D::Error> {
+        let node = Node::deserialize(deserializer)?;
+        match node.value {
+            Value::Null => Ok(MapKey("null".to_string())),
+            Value::Seq(_) | Value::Map(_) => Err(de::Error::custom(
+                "a mapping key must be a scalar (text, number or boolean)",
+            )),
+            _ => Ok(MapKey(node.scalar_text().unwrap_or_default())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_merge_keys_tags_and_lines() {
+        let text = "x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n    command: !reset ls\n    ports: !override [\"80\"]\n    labels: {true: yes, 1: n}\n";
+        let docs = parse_documents(text).expect("parses");
+        assert_eq!(docs.len(), 1);
+        let web = docs[0].get("services").and_then(|s| s.get("web")).expect("web");
+        assert_eq!(web.get("image").and_then(Node::as_str), Some("busybox"));
+        assert_eq!(web.get("user").and_then(Node::as_str), Some("app"));
+        let command = web.get("command").expect("command");
+        assert_eq!(command.tag, Some(Tag::Reset));
+        assert!(command.is_null());
+        assert_eq!(command.line, 8);
+        assert_eq!(web.get("ports").and_then(|p| p.tag), Some(Tag::Override));
+        let labels = web.get("labels").and_then(Node::as_map).expect("labels");
+        assert_eq!(labels.get("true").and_then(Node::as_str), Some("yes"));
+        assert_eq!(labels.get("1").and_then(Node::as_str), Some("n"));
+    }
+
+    #[test]
+    fn errors_carry_a_line() {
+        let err = parse_documents("services:\n  web:\n    image: a\n    image: b\n").unwrap_err();
+        assert_eq!(err.line, 4, "{err:?}");
+        let err = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.line > 0, "{err:?}");
+    }
+
+    #[test]
+    fn empty_stream_has_no_documents() {
+        assert!(parse_documents("").expect("parses").is_empty());
+        assert!(parse_documents("# only a comment\n").expect("parses").is_empty());
+    }
+}
