@@ -2,5 +2,6 @@
 //! into a validated, normalised project model.
 
 pub mod doc_path;
+pub mod dotenv;
 pub mod interpolation;
 pub mod yaml;
