@@ -5,4 +5,5 @@ pub mod doc_path;
 pub mod dotenv;
 pub mod interpolation;
 pub mod merge;
+pub mod schema;
 pub mod yaml;
