@@ -2,4 +2,5 @@
 //! into a validated, normalised project model.
 
 pub mod doc_path;
+pub mod model;
 pub mod yaml;
