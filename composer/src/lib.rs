@@ -3,4 +3,5 @@
 
 pub mod doc_path;
 pub mod model;
+pub mod normalize;
 pub mod yaml;
