@@ -315,3 +315,6 @@ fn model_error(node: &Node, path: &DocPath, message: &str) -> ModelError {
         message: message.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;
