@@ -5,5 +5,7 @@ pub mod doc_path;
 pub mod dotenv;
 pub mod interpolation;
 pub mod merge;
+pub mod model;
+pub mod normalize;
 pub mod schema;
 pub mod yaml;
