@@ -2,6 +2,7 @@
 //! its arguments, calls a library crate and renders what comes back.
 
 mod commands;
+mod compose_project;
 mod progress;
 mod registry;
 
@@ -28,6 +29,24 @@ enum Command {
     Push(commands::push::PushArgs),
     Login(commands::login::LoginArgs),
     Logout(commands::login::LogoutArgs),
+    Config(commands::config::ConfigCommand),
+    /// Compose commands under their docker-compose names.
+    Compose(ComposeArgs),
+}
+
+/// `berth compose …`: the compose commands, taking the project options
+/// before or after the command name as `docker compose` does.
+#[derive(Debug, clap::Args)]
+struct ComposeArgs {
+    #[command(flatten)]
+    project: compose_project::ProjectArgs,
+    #[command(subcommand)]
+    command: ComposeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ComposeCommand {
+    Config(commands::config::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +67,10 @@ fn main() -> ExitCode {
         Command::Push(args) => commands::push::run(args),
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),
+        Command::Config(args) => commands::config::run_command(args),
+        Command::Compose(compose) => match compose.command {
+            ComposeCommand::Config(args) => commands::config::run(&compose.project, args),
+        },
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod build;
+pub mod config;
 pub mod images;
 pub mod inspect;
 pub mod login;

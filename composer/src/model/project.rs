@@ -50,6 +50,15 @@ impl Project {
         self.services.get(name)
     }
 
+    /// The image a service runs: its `image`, else the name compose gives
+    /// the image it builds (`<project>-<service>`).
+    pub fn image_for(&self, service_name: &str, service: &Service) -> String {
+        match &service.image {
+            Some(image) => image.clone(),
+            None => format!("{}-{service_name}", self.name.as_deref().unwrap_or_default()),
+        }
+    }
+
     /// Service names in alphabetical order.
     pub fn service_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.services.keys().map(String::as_str).collect();

@@ -28,9 +28,8 @@ pub struct SchemaError {
     /// mapping that holds it.
     pub path: DocPath,
     /// 1-based line of the offending value, 0 for loader-made values. For a
-    /// key that is not allowed it is the line of the key's value, which for
-    /// a block mapping or sequence is its first entry's line: the tree does
-    /// not record where keys are.
+    /// key that is not allowed it is the line of the key's value, which is
+    /// the key's own line (the YAML layer places collections at their key).
     pub line: u32,
     /// The loader's index of the file the value came from.
     pub file: u32,
@@ -160,7 +159,7 @@ x-common: &c {a: 1}
         );
         assert_eq!(
             errors("service:\n  web: {}\n"),
-            ["2: additional property \"service\" is not allowed; did you mean \"services\"?"]
+            ["1: additional property \"service\" is not allowed; did you mean \"services\"?"]
         );
     }
 
@@ -237,7 +236,7 @@ services:
         assert_eq!(
             errors(text),
             [
-                "3: services: key \"web app\" is not allowed; keys must match ^[a-zA-Z0-9._-]+$",
+                "2: services: key \"web app\" is not allowed; keys must match ^[a-zA-Z0-9._-]+$",
                 "5: services.web.dns[2]: duplicates [1] (\"8.8.8.8\"); entries must be unique",
                 "6: services.web.ports[1]: duplicates [0]; entries must be unique",
             ]

@@ -26,6 +26,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     options.strict_booleans = true;
     options.duplicate_keys = DuplicateKeyPolicy::Error;
     options.with_snippet = false;
+    // `mode: 0440` is octal to Docker Compose (YAML 1.1), as users expect.
+    options.legacy_octal_numbers = true;
     let docs: Vec<Option<Node>> =
         serde_saphyr::from_str_multiple_with_options(text, options).map_err(|err| YamlError {
             line: err.location().map(|l| l.line() as u32).unwrap_or(0),
@@ -131,9 +133,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::with_capacity(access.size_hint().unwrap_or(0));
-        while let Some(MapKey(key)) = access.next_key()? {
-            let node: Node = access.next_value()?;
-            map.insert(key, node);
+        while let Some(key) = access.next_key::<Spanned<MapKey>>()? {
+            let mut node: Node = access.next_value()?;
+            // A block collection starts on the line after its key; errors
+            // about the collection as a whole read better at the key.
+            let key_line = key.referenced.line() as u32;
+            if matches!(node.value, Value::Map(_) | Value::Seq(_)) && key_line > 0 {
+                node.line = key_line;
+            }
+            map.insert(key.value.0, node);
         }
         Ok(Value::Map(map))
     }
@@ -173,6 +181,7 @@ mod tests {
         assert!(command.is_null());
         assert_eq!(command.line, 8);
         assert_eq!(web.get("ports").and_then(|p| p.tag), Some(Tag::Override));
+        assert_eq!(web.line, 5, "a block mapping is placed at its key");
         let labels = web.get("labels").and_then(Node::as_map).expect("labels");
         assert_eq!(labels.get("true").and_then(Node::as_str), Some("yes"));
         assert_eq!(labels.get("1").and_then(Node::as_str), Some("n"));
