@@ -31,7 +31,7 @@ pub struct ProjectArgs {
     /// Activate a profile (repeatable; `*` activates all). Also
     /// COMPOSE_PROFILES (comma-separated).
     #[arg(long = "profile", value_name = "NAME", global = true)]
-    pub profiles: Vec<String>,
+    pub active_profiles: Vec<String>,
 
     /// Variables for interpolation from this file instead of `.env`
     /// (repeatable; later files win; the shell environment wins over all).
@@ -47,7 +47,7 @@ impl ProjectArgs {
         options.files = self.files.clone();
         options.project_name = self.project_name.clone();
         options.project_directory = self.project_directory.clone();
-        options.profiles = self.profiles.clone();
+        options.profiles = self.active_profiles.clone();
         options.env_files = self.env_files.clone();
         if self.files.iter().any(|f| f.as_os_str() == STDIN) {
             let mut text = String::new();

@@ -23,9 +23,15 @@ fn write_project(dir: &Path, services: usize) -> PathBuf {
         );
         // Both environment syntaxes, as real projects mix them.
         if i % 2 == 0 {
-            let _ = write!(text, "    environment:\n      INDEX: \"{i}\"\n      HOME_DIR: ${{HOME}}\n");
+            let _ = write!(
+                text,
+                "    environment:\n      INDEX: \"{i}\"\n      HOME_DIR: ${{HOME}}\n"
+            );
         } else {
-            let _ = write!(text, "    environment:\n      - INDEX={i}\n      - HOME_DIR=${{HOME}}\n");
+            let _ = write!(
+                text,
+                "    environment:\n      - INDEX={i}\n      - HOME_DIR=${{HOME}}\n"
+            );
         }
         let _ = write!(
             text,
@@ -33,10 +39,17 @@ fn write_project(dir: &Path, services: usize) -> PathBuf {
             20000 + i
         );
         if i > 0 {
-            let _ = writeln!(text, "    depends_on:\n      svc{}:\n        condition: service_started", i - 1);
+            let _ = writeln!(
+                text,
+                "    depends_on:\n      svc{}:\n        condition: service_started",
+                i - 1
+            );
         }
         if i % 10 == 0 {
-            let _ = writeln!(text, "    build:\n      context: ./svc{i}\n      args:\n        - VERSION=${{TAG:-1.0}}");
+            let _ = writeln!(
+                text,
+                "    build:\n      context: ./svc{i}\n      args:\n        - VERSION=${{TAG:-1.0}}"
+            );
         }
     }
     text.push_str("networks:\n  front: {}\n  back:\n    internal: true\nvolumes:\n  cache: {}\n");
@@ -51,7 +64,9 @@ fn bench(c: &mut Criterion) {
     let options = ProjectOptions {
         files: vec![file],
         working_dir: dir.path().to_path_buf(),
-        environment: [("HOME".to_string(), "/root".to_string())].into_iter().collect(),
+        environment: [("HOME".to_string(), "/root".to_string())]
+            .into_iter()
+            .collect(),
         ..ProjectOptions::default()
     };
     let loaded = load(&options).expect("the bench project loads");

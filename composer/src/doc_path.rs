@@ -85,7 +85,11 @@ mod tests {
 
     #[test]
     fn displays_keys_and_indexes() {
-        let path = DocPath::root().key("services").key("web").key("ports").index(1);
+        let path = DocPath::root()
+            .key("services")
+            .key("web")
+            .key("ports")
+            .index(1);
         assert_eq!(path.to_string(), "services.web.ports[1]");
         assert!(path.matches("services.*.ports.*"));
         assert!(!path.matches("services.*.ports"));

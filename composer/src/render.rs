@@ -10,9 +10,12 @@ pub enum RenderError {
     Json(#[from] serde_json::Error),
 }
 
-/// The project as YAML.
+/// The project as YAML, sequences indented under their key as compose
+/// prints them.
 pub fn yaml(project: &Project) -> Result<String, RenderError> {
-    Ok(serde_saphyr::to_string(project)?)
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.compact_list_indent = false;
+    Ok(serde_saphyr::to_string_with_options(project, options)?)
 }
 
 /// The project as indented JSON, ending with a newline.

@@ -80,12 +80,19 @@ fn service() -> impl Strategy<Value = Service> {
     (
         (
             "[a-z][a-z0-9]{0,6}(:[0-9]{1,2})?",
-            prop::collection::btree_map("[A-Z][A-Z0-9_]{0,5}", prop::option::of(tricky_value()), 0..4)
-                .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
+            prop::collection::btree_map(
+                "[A-Z][A-Z0-9_]{0,5}",
+                prop::option::of(tricky_value()),
+                0..4,
+            )
+            .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
             any::<bool>(),
             prop::collection::btree_map("[a-z][a-z.]{0,8}", tricky_value(), 0..3)
                 .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
-            prop::option::of((prop::collection::vec("[a-z0-9=/-]{1,6}", 1..4), any::<bool>())),
+            prop::option::of((
+                prop::collection::vec("[a-z0-9=/-]{1,6}", 1..4),
+                any::<bool>(),
+            )),
             prop::collection::vec(port(), 0..3),
             prop::option::of((any::<bool>(), any::<bool>())),
         ),
@@ -93,11 +100,22 @@ fn service() -> impl Strategy<Value = Service> {
             any::<bool>(),
             prop::option::of((
                 any::<bool>(),
-                prop_oneof![Just("1m30s"), Just("500ms"), Just("2h"), Just("10s"), Just("1.5s")],
+                prop_oneof![
+                    Just("1m30s"),
+                    Just("500ms"),
+                    Just("2h"),
+                    Just("10s"),
+                    Just("1.5s")
+                ],
             )),
             prop::option::of(any::<bool>()),
             prop::option::of(any::<bool>()),
-            prop::option::of(prop_oneof![Just("512m"), Just("1g"), Just("1048576"), Just("64kb")]),
+            prop::option::of(prop_oneof![
+                Just("512m"),
+                Just("1g"),
+                Just("1048576"),
+                Just("64kb")
+            ]),
             prop::option::of(0u8..4),
             prop::option::of(tricky_value()),
         ),
@@ -105,7 +123,15 @@ fn service() -> impl Strategy<Value = Service> {
         .prop_map(
             |(
                 (image, env, env_as_list, labels, command, ports, bind),
-                (named_volume, health, depends_on_previous, networks_as_list, memory, replicas, extension),
+                (
+                    named_volume,
+                    health,
+                    depends_on_previous,
+                    networks_as_list,
+                    memory,
+                    replicas,
+                    extension,
+                ),
             )| Service {
                 image,
                 env,
@@ -161,7 +187,11 @@ fn compose_text(services: &[Service]) -> String {
                 let published = 10000 + i * 10 + j;
                 let protocol = p.protocol.unwrap_or("tcp");
                 if p.long {
-                    let _ = write!(t, "      - target: {}\n        protocol: {protocol}\n", p.target);
+                    let _ = write!(
+                        t,
+                        "      - target: {}\n        protocol: {protocol}\n",
+                        p.target
+                    );
                     if p.publish {
                         let _ = writeln!(t, "        published: {published}");
                     }
@@ -171,7 +201,11 @@ fn compose_text(services: &[Service]) -> String {
                 } else {
                     let mut short = String::new();
                     if let Some(ip) = p.host_ip {
-                        short += &if ip.contains(':') { format!("[{ip}]:") } else { format!("{ip}:") };
+                        short += &if ip.contains(':') {
+                            format!("[{ip}]:")
+                        } else {
+                            format!("{ip}:")
+                        };
                     }
                     if p.publish {
                         short += &format!("{published}:");
@@ -188,9 +222,16 @@ fn compose_text(services: &[Service]) -> String {
             t.push_str("    volumes:\n");
             if let Some((long, read_only)) = s.bind {
                 if long {
-                    let _ = writeln!(t, "      - type: bind\n        source: ./data{i}\n        target: /data\n        read_only: {read_only}");
+                    let _ = writeln!(
+                        t,
+                        "      - type: bind\n        source: ./data{i}\n        target: /data\n        read_only: {read_only}"
+                    );
                 } else {
-                    let _ = writeln!(t, "      - ./data{i}:/data{}", if read_only { ":ro" } else { "" });
+                    let _ = writeln!(
+                        t,
+                        "      - ./data{i}:/data{}",
+                        if read_only { ":ro" } else { "" }
+                    );
                 }
             }
             if s.named_volume {
@@ -199,16 +240,26 @@ fn compose_text(services: &[Service]) -> String {
         }
         if let Some((as_list, interval)) = s.health {
             if as_list {
-                let _ = writeln!(t, "    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: {interval}");
+                let _ = writeln!(
+                    t,
+                    "    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: {interval}"
+                );
             } else {
-                let _ = writeln!(t, "    healthcheck:\n      test: true && exit 0\n      timeout: {interval}");
+                let _ = writeln!(
+                    t,
+                    "    healthcheck:\n      test: true && exit 0\n      timeout: {interval}"
+                );
             }
         }
         if let (Some(as_list), true) = (s.depends_on_previous, i > 0) {
             if as_list {
                 let _ = writeln!(t, "    depends_on: [s{}]", i - 1);
             } else {
-                let _ = writeln!(t, "    depends_on:\n      s{}:\n        condition: service_healthy\n        required: false", i - 1);
+                let _ = writeln!(
+                    t,
+                    "    depends_on:\n      s{}:\n        condition: service_healthy\n        required: false",
+                    i - 1
+                );
             }
         }
         match s.networks_as_list {
@@ -236,7 +287,9 @@ fn load_text(text: &str) -> Result<LoadedProject, berth_composer::LoadError> {
         project_name: Some("roundtrip".into()),
         working_dir: PathBuf::from("/srv/app"),
         project_directory: Some(PathBuf::from("/srv/app")),
-        environment: [("HOME".to_string(), "/root".to_string())].into_iter().collect(),
+        environment: [("HOME".to_string(), "/root".to_string())]
+            .into_iter()
+            .collect(),
         stdin: Some(text.to_string()),
         ..ProjectOptions::default()
     })

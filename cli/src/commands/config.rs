@@ -33,8 +33,8 @@ pub struct ConfigArgs {
     volumes: bool,
 
     /// Print every profile a service names, one per line.
-    #[arg(long)]
-    profiles: bool,
+    #[arg(long = "profiles")]
+    list_profiles: bool,
 
     /// Print the image each service uses, one per line.
     #[arg(long)]
@@ -80,7 +80,7 @@ fn render(loaded: &LoadedProject, args: &ConfigArgs) -> Result<String> {
     if args.volumes {
         return Ok(lines(project.volumes.keys().cloned().collect()));
     }
-    if args.profiles {
+    if args.list_profiles {
         return Ok(lines(loaded.all_profiles.clone()));
     }
     if args.images {
@@ -93,7 +93,11 @@ fn render(loaded: &LoadedProject, args: &ConfigArgs) -> Result<String> {
         ));
     }
     match args.format {
-        Format::Yaml => berth_composer::render::yaml(project).context("printing the project as YAML"),
-        Format::Json => berth_composer::render::json(project).context("printing the project as JSON"),
+        Format::Yaml => {
+            berth_composer::render::yaml(project).context("printing the project as YAML")
+        }
+        Format::Json => {
+            berth_composer::render::json(project).context("printing the project as JSON")
+        }
     }
 }

@@ -13,7 +13,13 @@ use crate::yaml::{Map, Node};
 
 /// Resolves every `extends` in the services of `doc`, which was read from
 /// `file`.
-pub(super) fn resolve(ctx: &mut Context, doc: &mut Node, file: &Path, _base_dir: &Path, env: &Environment) -> Result<(), LoadError> {
+pub(super) fn resolve(
+    ctx: &mut Context,
+    doc: &mut Node,
+    file: &Path,
+    _base_dir: &Path,
+    env: &Environment,
+) -> Result<(), LoadError> {
     let Some(services) = doc.get_mut("services").and_then(Node::as_map_mut) else {
         return Ok(());
     };
@@ -61,12 +67,15 @@ fn resolve_service(
     let (base_name, base_file) = match (&extends.as_str(), extends.as_map()) {
         (Some(base), _) => (base.to_string(), None),
         (None, Some(map)) => {
-            let base = map.get("service").and_then(Node::scalar_text).ok_or_else(|| {
-                LoadError::at(
-                    ctx.files.locate(&extends, &extends_path),
-                    "\"service\" is required: name the service to extend",
-                )
-            })?;
+            let base = map
+                .get("service")
+                .and_then(Node::scalar_text)
+                .ok_or_else(|| {
+                    LoadError::at(
+                        ctx.files.locate(&extends, &extends_path),
+                        "\"service\" is required: name the service to extend",
+                    )
+                })?;
             let base_file = map.get("file").and_then(Node::as_str).map(PathBuf::from);
             (base, base_file)
         }
@@ -92,17 +101,36 @@ fn resolve_service(
             // Paths in the other file are relative to that file.
             let dir = other.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut other_doc = ctx.load_file(&other, &dir, env).map_err(|err| {
-                if err.location.file.is_none() || err.location.file.as_deref() == Some(other.as_path()) && err.location.line == 0 {
-                    LoadError::at(ctx.files.locate(&extends, &extends_path), format!("cannot read {}: {}", other.display(), err.message))
+                if err.location.file.is_none()
+                    || err.location.file.as_deref() == Some(other.as_path())
+                        && err.location.line == 0
+                {
+                    LoadError::at(
+                        ctx.files.locate(&extends, &extends_path),
+                        format!("cannot read {}: {}", other.display(), err.message),
+                    )
                 } else {
                     err
                 }
             })?;
-            let Some(other_services) = other_doc.get_mut("services").and_then(Node::as_map_mut) else {
-                return Err(missing_in_file(ctx, &extends, &extends_path, &base_name, &other));
+            let Some(other_services) = other_doc.get_mut("services").and_then(Node::as_map_mut)
+            else {
+                return Err(missing_in_file(
+                    ctx,
+                    &extends,
+                    &extends_path,
+                    &base_name,
+                    &other,
+                ));
             };
             if !other_services.contains_key(&base_name) {
-                return Err(missing_in_file(ctx, &extends, &extends_path, &base_name, &other));
+                return Err(missing_in_file(
+                    ctx,
+                    &extends,
+                    &extends_path,
+                    &base_name,
+                    &other,
+                ));
             }
             resolve_service(ctx, other_services, &base_name, &other, env, chain)?
         }
@@ -114,7 +142,10 @@ fn resolve_service(
         map.shift_remove("extends");
     }
     let mut merged = merge::merge_service(base, local, &path).map_err(|err| {
-        LoadError::at(ctx.files.locate_parts(err.file, err.line, &err.path), err.message)
+        LoadError::at(
+            ctx.files.locate_parts(err.file, err.line, &err.path),
+            err.message,
+        )
     })?;
     if let Some(map) = merged.as_map_mut() {
         map.shift_remove("extends");
@@ -123,9 +154,18 @@ fn resolve_service(
     Ok(merged)
 }
 
-fn missing_in_file(ctx: &Context, extends: &Node, path: &DocPath, service: &str, file: &Path) -> LoadError {
+fn missing_in_file(
+    ctx: &Context,
+    extends: &Node,
+    path: &DocPath,
+    service: &str,
+    file: &Path,
+) -> LoadError {
     LoadError::at(
         ctx.files.locate(extends, path),
-        format!("cannot extend service \"{service}\": {} defines no such service", file.display()),
+        format!(
+            "cannot extend service \"{service}\": {} defines no such service",
+            file.display()
+        ),
     )
 }

@@ -20,10 +20,17 @@ const STDIN_NAME: &str = "<stdin>";
 impl Context<'_> {
     /// Reads `path` (or standard input for `-`) and runs it through the
     /// per-file stages. Relative paths in it are based at `base_dir`.
-    pub(super) fn load_file(&mut self, path: &Path, base_dir: &Path, env: &Environment) -> Result<Node, LoadError> {
+    pub(super) fn load_file(
+        &mut self,
+        path: &Path,
+        base_dir: &Path,
+        env: &Environment,
+    ) -> Result<Node, LoadError> {
         let (name, text) = if path.as_os_str() == STDIN {
             let text = self.stdin.ok_or_else(|| {
-                LoadError::project("-f - reads the compose file from standard input, but none was given")
+                LoadError::project(
+                    "-f - reads the compose file from standard input, but none was given",
+                )
             })?;
             (PathBuf::from(STDIN_NAME), text.to_string())
         } else {
@@ -39,7 +46,13 @@ impl Context<'_> {
 
 /// The per-file stages on text already read. `file` is the file's index in
 /// the loader's file table, used for error locations.
-pub(crate) fn load_text(text: &str, file: u32, name: &Path, base_dir: &Path, env: &Environment) -> Result<Node, LoadError> {
+pub(crate) fn load_text(
+    text: &str,
+    file: u32,
+    name: &Path,
+    base_dir: &Path,
+    env: &Environment,
+) -> Result<Node, LoadError> {
     let at = |line: u32, path: &DocPath, message: String| {
         LoadError::at(
             crate::error::Location {
@@ -50,7 +63,8 @@ pub(crate) fn load_text(text: &str, file: u32, name: &Path, base_dir: &Path, env
             message,
         )
     };
-    let docs = yaml::parse_documents(text).map_err(|err| at(err.line, &DocPath::root(), err.message))?;
+    let docs =
+        yaml::parse_documents(text).map_err(|err| at(err.line, &DocPath::root(), err.message))?;
     let mut doc: Option<Node> = None;
     for mut next in docs {
         next.set_file(file);
@@ -69,7 +83,10 @@ pub(crate) fn load_text(text: &str, file: u32, name: &Path, base_dir: &Path, env
         return Err(at(
             doc.line,
             &DocPath::root(),
-            format!("a compose file must be a mapping (services:, networks:, …), not a {}", doc.kind()),
+            format!(
+                "a compose file must be a mapping (services:, networks:, …), not a {}",
+                doc.kind()
+            ),
         ));
     }
 
@@ -77,13 +94,14 @@ pub(crate) fn load_text(text: &str, file: u32, name: &Path, base_dir: &Path, env
     interpolation::interpolate_tree(&mut doc, &lookup, COMPOSE_CASTS)
         .map_err(|err| at(err.line, &err.path, err.message()))?;
 
-    if let Err(errors) = schema::validate(&doc) {
-        if let Some(first) = errors.into_iter().next() {
-            return Err(at(first.line, &first.path, first.message));
-        }
+    if let Err(errors) = schema::validate(&doc)
+        && let Some(first) = errors.into_iter().next()
+    {
+        return Err(at(first.line, &first.path, first.message));
     }
 
-    let mut doc = normalize_keeping_tags(doc).map_err(|err| at(err.line, &err.path, err.message))?;
+    let mut doc =
+        normalize_keeping_tags(doc).map_err(|err| at(err.line, &err.path, err.message))?;
     paths::resolve(&mut doc, base_dir, env);
     Ok(doc)
 }

@@ -10,10 +10,18 @@ use crate::project::environment::{self, Environment};
 use crate::yaml::{Node, Value};
 
 /// Top-level sections an included project contributes to.
-const RESOURCES: [&str; 6] = ["services", "networks", "volumes", "configs", "secrets", "models"];
+const RESOURCES: [&str; 6] = [
+    "services", "networks", "volumes", "configs", "secrets", "models",
+];
 
 /// Resolves the `include` list of `doc` (read from `file`).
-pub(super) fn resolve(ctx: &mut Context, doc: &mut Node, file: &Path, _base_dir: &Path, env: &Environment) -> Result<(), LoadError> {
+pub(super) fn resolve(
+    ctx: &mut Context,
+    doc: &mut Node,
+    file: &Path,
+    _base_dir: &Path,
+    env: &Environment,
+) -> Result<(), LoadError> {
     let Some(includes) = doc.as_map_mut().and_then(|m| m.shift_remove("include")) else {
         return Ok(());
     };
@@ -24,11 +32,18 @@ pub(super) fn resolve(ctx: &mut Context, doc: &mut Node, file: &Path, _base_dir:
         let path = DocPath::root().key("include").index(i);
         let (paths, project_dir, env_files) = read_entry(entry);
         if paths.is_empty() {
-            return Err(LoadError::at(ctx.files.locate(entry, &path), "\"path\" is required: name the compose file to include"));
+            return Err(LoadError::at(
+                ctx.files.locate(entry, &path),
+                "\"path\" is required: name the compose file to include",
+            ));
         }
         for included in &paths {
             if included == file || ctx.include_stack.contains(included) {
-                let mut chain: Vec<String> = ctx.include_stack.iter().map(|p| p.display().to_string()).collect();
+                let mut chain: Vec<String> = ctx
+                    .include_stack
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 chain.push(file.display().to_string());
                 chain.push(included.display().to_string());
                 return Err(LoadError::at(
@@ -47,12 +62,12 @@ pub(super) fn resolve(ctx: &mut Context, doc: &mut Node, file: &Path, _base_dir:
             continue;
         }
         ctx.included.extend(paths.iter().cloned());
-        let dir = project_dir.unwrap_or_else(|| {
-            paths[0].parent().map(Path::to_path_buf).unwrap_or_default()
-        });
+        let dir = project_dir
+            .unwrap_or_else(|| paths[0].parent().map(Path::to_path_buf).unwrap_or_default());
         // The including project's variables win over the include's own.
-        let include_env = environment::assemble(env, &environment::default_env_files(&env_files, &dir))
-            .map_err(|err| LoadError::at(ctx.files.locate(entry, &path), err.to_string()))?;
+        let include_env =
+            environment::assemble(env, &environment::default_env_files(&env_files, &dir))
+                .map_err(|err| LoadError::at(ctx.files.locate(entry, &path), err.to_string()))?;
         ctx.include_stack.push(file.to_path_buf());
         let included = ctx.load_model(&paths, &dir, &include_env);
         ctx.include_stack.pop();
@@ -67,7 +82,11 @@ fn read_entry(entry: &Node) -> (Vec<PathBuf>, Option<PathBuf>, Vec<PathBuf>) {
     let strings = |node: Option<&Node>| -> Vec<PathBuf> {
         match node.map(|n| &n.value) {
             Some(Value::String(s)) => vec![PathBuf::from(s)],
-            Some(Value::Seq(items)) => items.iter().filter_map(Node::as_str).map(PathBuf::from).collect(),
+            Some(Value::Seq(items)) => items
+                .iter()
+                .filter_map(Node::as_str)
+                .map(PathBuf::from)
+                .collect(),
             _ => Vec::new(),
         }
     };
@@ -75,7 +94,10 @@ fn read_entry(entry: &Node) -> (Vec<PathBuf>, Option<PathBuf>, Vec<PathBuf>) {
         Value::String(s) => (vec![PathBuf::from(s)], None, Vec::new()),
         Value::Map(_) => (
             strings(entry.get("path")),
-            entry.get("project_directory").and_then(Node::as_str).map(PathBuf::from),
+            entry
+                .get("project_directory")
+                .and_then(Node::as_str)
+                .map(PathBuf::from),
             strings(entry.get("env_file")),
         ),
         _ => (Vec::new(), None, Vec::new()),
@@ -84,7 +106,14 @@ fn read_entry(entry: &Node) -> (Vec<PathBuf>, Option<PathBuf>, Vec<PathBuf>) {
 
 /// Adds what `included` defines to `doc`. A name defined on both sides must
 /// be defined identically.
-fn add_resources(ctx: &Context, doc: &mut Node, included: Node, entry: &Node, path: &DocPath, from: &Path) -> Result<(), LoadError> {
+fn add_resources(
+    ctx: &Context,
+    doc: &mut Node,
+    included: Node,
+    entry: &Node,
+    path: &DocPath,
+    from: &Path,
+) -> Result<(), LoadError> {
     let Value::Map(included) = included.value else {
         return Ok(());
     };
@@ -95,14 +124,18 @@ fn add_resources(ctx: &Context, doc: &mut Node, included: Node, entry: &Node, pa
         if !RESOURCES.contains(&kind.as_str()) {
             continue;
         }
-        let Value::Map(section) = section.value else { continue };
+        let Value::Map(section) = section.value else {
+            continue;
+        };
         let existing = target
             .entry(kind.clone())
             .or_insert_with(|| Node::map(Default::default()));
         if existing.is_null() {
             *existing = Node::map(Default::default());
         }
-        let Some(existing) = existing.as_map_mut() else { continue };
+        let Some(existing) = existing.as_map_mut() else {
+            continue;
+        };
         for (name, resource) in section {
             match existing.get(&name) {
                 Some(mine) if *mine != resource => {

@@ -1,11 +1,15 @@
-//! The loading pipeline, file by file and then for the project:
+//! The loading pipeline. Each file goes through:
 //!
-//! 1. parse (anchors, merge keys, tags), 2. interpolate with the project
-//! environment, 3. validate against the compose schema, 4. normalise short
-//! syntaxes, 5. resolve relative paths against the file's base directory,
-//! 6. resolve `extends`, 7. resolve `include`, then merge the `-f` files in
-//! order and finish the project (env files, defaults, profiles, resource
-//! names) before the consistency checks and the typed model.
+//! 1. parse (anchors, merge keys, tags);
+//! 2. interpolate with the project environment;
+//! 3. validate against the compose schema;
+//! 4. normalise short syntaxes;
+//! 5. resolve relative paths against the file's base directory;
+//! 6. resolve `include`, then `extends`.
+//!
+//! The `-f` files are then merged in order, and the project is finished
+//! (env files, defaults, profiles, resource names) before the consistency
+//! checks and the typed model.
 
 mod extends;
 mod file;
@@ -54,7 +58,11 @@ pub fn load_resolved(
         include_stack: Vec::new(),
         included: Vec::new(),
     };
-    let doc = ctx.load_model(&resolved.files, &resolved.project_directory, &resolved.environment)?;
+    let doc = ctx.load_model(
+        &resolved.files,
+        &resolved.project_directory,
+        &resolved.environment,
+    )?;
     let project_name = project_name(resolved, &doc, &ctx.files)?;
     let finished = finish::finish(
         doc,
@@ -84,14 +92,19 @@ pub fn load_resolved(
 
 /// `-p`/`COMPOSE_PROJECT_NAME`, else the files' `name:`, else the project
 /// directory's name made valid.
-fn project_name(resolved: &ResolvedOptions, doc: &Node, files: &FileTable) -> Result<String, LoadError> {
+fn project_name(
+    resolved: &ResolvedOptions,
+    doc: &Node,
+    files: &FileTable,
+) -> Result<String, LoadError> {
     if let Some(given) = &resolved.project_name {
         return Ok(given.clone());
     }
     if let Some(node) = doc.get("name").filter(|n| !n.is_null()) {
         let text = node.scalar_text().unwrap_or_default();
         let path = crate::doc_path::DocPath::root().key("name");
-        name::validate(&text).map_err(|err| LoadError::at(files.locate(node, &path), err.message))?;
+        name::validate(&text)
+            .map_err(|err| LoadError::at(files.locate(node, &path), err.message))?;
         return Ok(text);
     }
     let dir_name = resolved
@@ -123,7 +136,12 @@ struct Context<'a> {
 impl Context<'_> {
     /// Loads, resolves and merges `paths` (a project's `-f` list or an
     /// include's `path`), with relative paths based at `base_dir`.
-    fn load_model(&mut self, paths: &[PathBuf], base_dir: &Path, env: &Environment) -> Result<Node, LoadError> {
+    fn load_model(
+        &mut self,
+        paths: &[PathBuf],
+        base_dir: &Path,
+        env: &Environment,
+    ) -> Result<Node, LoadError> {
         let mut merged: Option<Node> = None;
         for path in paths {
             let mut doc = self.load_file(path, base_dir, env)?;
@@ -132,7 +150,10 @@ impl Context<'_> {
             merged = Some(match merged {
                 None => doc,
                 Some(base) => merge::merge_documents(base, doc).map_err(|err| {
-                    LoadError::at(self.files.locate_parts(err.file, err.line, &err.path), err.message)
+                    LoadError::at(
+                        self.files.locate_parts(err.file, err.line, &err.path),
+                        err.message,
+                    )
                 })?,
             });
         }

@@ -50,14 +50,20 @@ fn resolve_service(service: &mut Node, base: &Path, home: Option<&str>) {
         if let Some(map) = build.as_map_mut().filter(|m| !m.contains_key("context")) {
             map.insert("context".into(), Node::string(base.to_string_lossy()));
         }
-        if let Some(context) = build.get_mut("context") {
-            if context.as_str().is_some_and(|c| !is_remote_context(c)) {
-                fix(context);
-            }
+        if let Some(context) = build.get_mut("context")
+            && context.as_str().is_some_and(|c| !is_remote_context(c))
+        {
+            fix(context);
         }
-        if let Some(contexts) = build.get_mut("additional_contexts").and_then(Node::as_map_mut) {
+        if let Some(contexts) = build
+            .get_mut("additional_contexts")
+            .and_then(Node::as_map_mut)
+        {
             for context in contexts.values_mut() {
-                if context.as_str().is_some_and(|c| !is_remote_context(c) && !c.contains(':')) {
+                if context
+                    .as_str()
+                    .is_some_and(|c| !is_remote_context(c) && !c.contains(':'))
+                {
                     fix(context);
                 }
             }
@@ -79,10 +85,10 @@ fn resolve_service(service: &mut Node, base: &Path, home: Option<&str>) {
     }
     if let Some(volumes) = service.get_mut("volumes").and_then(Node::as_seq_mut) {
         for volume in volumes {
-            if volume.get("type").and_then(Node::as_str) == Some("bind") {
-                if let Some(source) = volume.get_mut("source") {
-                    fix(source);
-                }
+            if volume.get("type").and_then(Node::as_str) == Some("bind")
+                && let Some(source) = volume.get_mut("source")
+            {
+                fix(source);
             }
         }
     }
@@ -165,8 +171,14 @@ mod tests {
         assert_eq!(absolute("./data", base, None), PathBuf::from("/p/app/data"));
         assert_eq!(absolute("../x/./y", base, None), PathBuf::from("/p/x/y"));
         assert_eq!(absolute("/abs", base, None), PathBuf::from("/abs"));
-        assert_eq!(absolute("~/d", base, Some("/home/u")), PathBuf::from("/home/u/d"));
-        assert_eq!(absolute("~user/d", base, Some("/home/u")), PathBuf::from("/p/app/~user/d"));
+        assert_eq!(
+            absolute("~/d", base, Some("/home/u")),
+            PathBuf::from("/home/u/d")
+        );
+        assert_eq!(
+            absolute("~user/d", base, Some("/home/u")),
+            PathBuf::from("/p/app/~user/d")
+        );
         assert_eq!(absolute(".", base, None), PathBuf::from("/p/app"));
     }
 }

@@ -55,7 +55,10 @@ impl Project {
     pub fn image_for(&self, service_name: &str, service: &Service) -> String {
         match &service.image {
             Some(image) => image.clone(),
-            None => format!("{}-{service_name}", self.name.as_deref().unwrap_or_default()),
+            None => format!(
+                "{}-{service_name}",
+                self.name.as_deref().unwrap_or_default()
+            ),
         }
     }
 

@@ -77,7 +77,13 @@ impl ProjectOptions {
         let files: Vec<PathBuf> = if !self.files.is_empty() {
             self.files
                 .iter()
-                .map(|f| if f.as_os_str() == STDIN { f.clone() } else { absolute(f) })
+                .map(|f| {
+                    if f.as_os_str() == STDIN {
+                        f.clone()
+                    } else {
+                        absolute(f)
+                    }
+                })
                 .collect()
         } else if let Some(list) = env.get("COMPOSE_FILE").filter(|v| !v.is_empty()) {
             let separator = env
@@ -124,7 +130,10 @@ impl ProjectOptions {
 
         let project_name = match &self.project_name {
             Some(name) => Some(name.clone()),
-            None => env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()).cloned(),
+            None => env
+                .get("COMPOSE_PROJECT_NAME")
+                .filter(|n| !n.is_empty())
+                .cloned(),
         };
         if let Some(name) = &project_name {
             super::name::validate(name)?;

@@ -28,8 +28,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     options.with_snippet = false;
     // `mode: 0440` is octal to Docker Compose (YAML 1.1), as users expect.
     options.legacy_octal_numbers = true;
-    let docs: Vec<Option<Node>> =
-        serde_saphyr::from_str_multiple_with_options(text, options).map_err(|err| YamlError {
+    let docs: Vec<Option<Node>> = serde_saphyr::from_str_multiple_with_options(text, options)
+        .map_err(|err| YamlError {
             line: err.location().map(|l| l.line() as u32).unwrap_or(0),
             message: one_line(&err.to_string()),
         })?;
@@ -173,7 +173,10 @@ mod tests {
         let text = "x-base: &base\n  image: busybox\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n    command: !reset ls\n    ports: !override [\"80\"]\n    labels: {true: yes, 1: n}\n";
         let docs = parse_documents(text).expect("parses");
         assert_eq!(docs.len(), 1);
-        let web = docs[0].get("services").and_then(|s| s.get("web")).expect("web");
+        let web = docs[0]
+            .get("services")
+            .and_then(|s| s.get("web"))
+            .expect("web");
         assert_eq!(web.get("image").and_then(Node::as_str), Some("busybox"));
         assert_eq!(web.get("user").and_then(Node::as_str), Some("app"));
         let command = web.get("command").expect("command");
@@ -198,6 +201,10 @@ mod tests {
     #[test]
     fn empty_stream_has_no_documents() {
         assert!(parse_documents("").expect("parses").is_empty());
-        assert!(parse_documents("# only a comment\n").expect("parses").is_empty());
+        assert!(
+            parse_documents("# only a comment\n")
+                .expect("parses")
+                .is_empty()
+        );
     }
 }
