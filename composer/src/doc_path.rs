@@ -54,15 +54,25 @@ impl DocPath {
     /// Whether this path matches a pattern of dot-separated keys where `*`
     /// stands for any one key or index (`services.*.ports`).
     pub fn matches(&self, pattern: &str) -> bool {
-        let parts: Vec<&str> = pattern.split('.').collect();
-        parts.len() == self.0.len()
-            && parts.iter().zip(&self.0).all(|(part, segment)| {
-                *part == "*"
-                    || match segment {
-                        Segment::Key(key) => key == part,
-                        Segment::Index(index) => part.parse() == Ok(*index),
+        // Called for every value against every cast pattern: no allocation.
+        let mut parts = pattern.split('.');
+        let mut segments = self.0.iter();
+        loop {
+            match (parts.next(), segments.next()) {
+                (None, None) => return true,
+                (Some(part), Some(segment)) => {
+                    let equal = part == "*"
+                        || match segment {
+                            Segment::Key(key) => key == part,
+                            Segment::Index(index) => part.parse() == Ok(*index),
+                        };
+                    if !equal {
+                        return false;
                     }
-            })
+                }
+                _ => return false,
+            }
+        }
     }
 }
 

@@ -96,9 +96,16 @@ fn walk(
     };
     match &mut node.value {
         Value::String(text) => {
-            let substituted = substitute(text, lookup)
-                .map_err(|err| error(path, InterpolationErrorKind::Template(err)))?;
-            node.value = match casts.iter().find(|(pattern, _)| path.matches(pattern)) {
+            let substituted = if text.contains('$') {
+                substitute(text, lookup)
+                    .map_err(|err| error(path, InterpolationErrorKind::Template(err)))?
+            } else {
+                std::mem::take(text)
+            };
+            node.value = match casts
+                .iter()
+                .find(|(pattern, _)| last_key_matches(pattern, path) && path.matches(pattern))
+            {
                 Some(&(_, cast)) => cast.apply(&substituted).ok_or_else(|| {
                     error(
                         path,
@@ -128,6 +135,19 @@ fn walk(
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
     }
     Ok(())
+}
+
+/// A cheap first test for [`DocPath::matches`]: most values sit at paths
+/// no cast pattern ends with.
+fn last_key_matches(pattern: &str, path: &DocPath) -> bool {
+    let last = pattern.rsplit('.').next().unwrap_or(pattern);
+    match path.segments().last() {
+        Some(crate::doc_path::Segment::Key(key)) => last == "*" || last == key,
+        Some(crate::doc_path::Segment::Index(_)) => {
+            last == "*" || last.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

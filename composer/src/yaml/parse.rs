@@ -28,6 +28,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     options.with_snippet = false;
     // `mode: 0440` is octal to Docker Compose (YAML 1.1), as users expect.
     options.legacy_octal_numbers = true;
+    // One `x-common: &common` merged into hundreds of services is ordinary
+    // compose; the event, node and alias-replay limits still stop alias
+    // bombs.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.enforce_alias_anchor_ratio = false;
+    options.budget = Some(budget);
     let docs: Vec<Option<Node>> = serde_saphyr::from_str_multiple_with_options(text, options)
         .map_err(|err| YamlError {
             line: err.location().map(|l| l.line() as u32).unwrap_or(0),
@@ -153,14 +159,59 @@ struct MapKey(String);
 
 impl<'de> Deserialize<'de> for MapKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<MapKey, D::Error> {
-        let node = Node::deserialize(deserializer)?;
-        match node.value {
-            Value::Null => Ok(MapKey("null".to_string())),
-            Value::Seq(_) | Value::Map(_) => Err(de::Error::custom(
-                "a mapping key must be a scalar (text, number or boolean)",
-            )),
-            _ => Ok(MapKey(node.scalar_text().unwrap_or_default())),
-        }
+        // Keys are read straight to text: going through a full `Node`
+        // (span, tag, value) for every key doubles the parse time.
+        deserializer.deserialize_any(KeyVisitor).map(MapKey)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar mapping key (text, number or boolean)")
+    }
+    fn visit_unit<E>(self) -> Result<String, E> {
+        Ok("null".to_string())
+    }
+    fn visit_none<E>(self) -> Result<String, E> {
+        Ok("null".to_string())
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<String, E> {
+        Ok(b.to_string())
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<String, E> {
+        Ok(i.to_string())
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<String, E> {
+        Ok(u.to_string())
+    }
+    fn visit_i128<E>(self, i: i128) -> Result<String, E> {
+        Ok(i.to_string())
+    }
+    fn visit_u128<E>(self, u: u128) -> Result<String, E> {
+        Ok(u.to_string())
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<String, E> {
+        Ok(super::node::format_float(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<String, E> {
+        Ok(s.to_string())
+    }
+    fn visit_string<E>(self, s: String) -> Result<String, E> {
+        Ok(s)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(de::Error::custom(
+            "a mapping key must be a scalar (text, number or boolean)",
+        ))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(de::Error::custom(
+            "a mapping key must be a scalar (text, number or boolean)",
+        ))
     }
 }
 
@@ -196,6 +247,23 @@ mod tests {
         assert_eq!(err.line, 4, "{err:?}");
         let err = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.line > 0, "{err:?}");
+    }
+
+    #[test]
+    fn one_anchor_serves_many_aliases_but_bombs_are_refused() {
+        let mut text = String::from("x-c: &c {image: a}\nservices:\n");
+        for i in 0..500 {
+            text.push_str(&format!("  s{i}: *c\n"));
+        }
+        assert!(parse_documents(&text).is_ok());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let prev = (b'a' + level - 1) as char;
+            let name = (b'a' + level) as char;
+            bomb.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let err = parse_documents(&bomb).expect_err("a billion laughs is refused");
+        assert!(!err.message.is_empty());
     }
 
     #[test]
