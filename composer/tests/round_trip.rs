@@ -28,6 +28,7 @@ fn tricky_value() -> impl Strategy<Value = String> {
         Just("#not a comment".to_string()),
         Just("multi\nline".to_string()),
         Just("quote ' and \" both".to_string()),
+        Just("$$HOME and $${literal}".to_string()),
         "[a-zA-Z0-9 ._/-]{0,12}",
     ]
 }
@@ -90,7 +91,7 @@ fn service() -> impl Strategy<Value = Service> {
             prop::collection::btree_map("[a-z][a-z.]{0,8}", tricky_value(), 0..3)
                 .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
             prop::option::of((
-                prop::collection::vec("[a-z0-9=/-]{1,6}", 1..4),
+                prop::collection::vec("[a-z0-9=/$-]{1,6}", 1..4),
                 any::<bool>(),
             )),
             prop::collection::vec(port(), 0..3),

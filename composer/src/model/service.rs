@@ -137,7 +137,7 @@ pub struct Service {
     pub mac_address: Option<String>,
     /// `None` values use the model with no per-service settings.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub models: IndexMap<String, Option<ServiceModel>>,
+    pub models: IndexMap<String, ServiceModel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// `None` values join the network with no per-service settings.

@@ -384,7 +384,9 @@ fn service_networks(node: Node, path: &DocPath) -> Result<Node, NormalizeError> 
 fn service_models(node: Node, path: &DocPath) -> Result<Node, NormalizeError> {
     named_entries(node, path, |entry, entry_path| {
         if entry.is_null() {
-            Ok(entry)
+            // The schema wants an object per model: `{}`, not null, so that
+            // the printed project validates when read back.
+            Ok(entry.derived(Value::Map(Default::default())))
         } else {
             fields(entry, entry_path, SERVICE_MODEL)
         }

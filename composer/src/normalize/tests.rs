@@ -758,14 +758,14 @@ fn full_model_round_trip() {
         },
     );
     let mut models = IndexMap::new();
-    models.insert("m".to_string(), None);
+    models.insert("m".to_string(), ServiceModel::default());
     models.insert(
         "n".to_string(),
-        Some(ServiceModel {
+        ServiceModel {
             endpoint_var: Some("URL".into()),
             model_var: Some("NAME".into()),
             extensions: Extensions::new(),
-        }),
+        },
     );
     let mut provider_options = IndexMap::new();
     provider_options.insert("one".to_string(), OptionValue::One("1".into()));
