@@ -12,60 +12,14 @@ use berth_composer::interpolation::{
 use berth_composer::yaml::Node;
 use serde_json::Value as J;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/conformance/compose"
-);
+mod support;
+
+use support::{DATA, Group, report};
 
 fn load(relative: &str) -> J {
     let path = format!("{DATA}/{relative}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Counts one group of cases and keeps every failure for the final report.
-struct Group {
-    name: &'static str,
-    passed: usize,
-    total: usize,
-    failures: Vec<String>,
-}
-
-impl Group {
-    fn new(name: &'static str) -> Group {
-        Group {
-            name,
-            passed: 0,
-            total: 0,
-            failures: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, case: impl std::fmt::Display, result: Result<(), String>) {
-        self.total += 1;
-        match result {
-            Ok(()) => self.passed += 1,
-            Err(why) => self.failures.push(format!("[{}] {case}: {why}", self.name)),
-        }
-    }
-}
-
-fn report(title: &str, groups: &[Group]) {
-    let counts: Vec<String> = groups
-        .iter()
-        .map(|g| format!("{}/{} {}", g.passed, g.total, g.name))
-        .collect();
-    println!("{title}: {}", counts.join(", "));
-    let failures: Vec<&String> = groups.iter().flat_map(|g| &g.failures).collect();
-    for failure in &failures {
-        println!("  FAIL {failure}");
-    }
-    assert!(groups.iter().all(|g| g.total > 0), "a group has no cases");
-    assert!(
-        failures.is_empty(),
-        "{} conformance case(s) failed",
-        failures.len()
-    );
 }
 
 fn env_of(json: &J) -> HashMap<String, String> {
