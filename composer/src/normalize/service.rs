@@ -441,15 +441,31 @@ fn extra_hosts(node: Node, path: &DocPath) -> Result<Node, NormalizeError> {
                         for (i, ip) in ips.iter().enumerate() {
                             let ip_path = value_path.index(i);
                             let text = scalar_text(ip, &ip_path)?;
-                            entries.push((ip.clone(), ip_path, host.clone(), text));
+                            for part in text.split(',') {
+                                entries.push((
+                                    ip.clone(),
+                                    ip_path.clone(),
+                                    host.clone(),
+                                    part.to_string(),
+                                ));
+                            }
                         }
                     }
                     Value::Null => {
                         entries.push((value.clone(), value_path, host.clone(), String::new()))
                     }
                     _ => {
+                        // `host: a,b` means two addresses, as `host=a,b`
+                        // does in the list form.
                         let text = scalar_text(value, &value_path)?;
-                        entries.push((value.clone(), value_path, host.clone(), text));
+                        for ip in text.split(',') {
+                            entries.push((
+                                value.clone(),
+                                value_path.clone(),
+                                host.clone(),
+                                ip.to_string(),
+                            ));
+                        }
                     }
                 }
             }
