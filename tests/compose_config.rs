@@ -433,3 +433,39 @@ fn merge_tags_and_extends_across_files() {
     );
     assert_eq!(p["x-env"]["A"], "1", "x- extension fields are kept");
 }
+
+#[test]
+fn dependencies_on_profiled_services() {
+    let dir = TempDir::new().expect("tempdir");
+    let d = dir.path();
+    write(
+        d,
+        "compose.yaml",
+        "services:\n  web:\n    image: web\n    depends_on:\n      tools:\n        condition: service_started\n        required: false\n  tools:\n    image: tools\n    profiles: [debug]\n",
+    );
+    let p = json(d, &["config"], &[]);
+    assert!(
+        p["services"]["web"]
+            .get("depends_on")
+            .is_none_or(|deps| deps.get("tools").is_none()),
+        "an optional dependency on an inactive service is dropped: {}",
+        p["services"]["web"]
+    );
+    let p = json(d, &["config", "--profile", "debug"], &[]);
+    assert_eq!(
+        p["services"]["web"]["depends_on"]["tools"]["required"],
+        false
+    );
+
+    write(
+        d,
+        "compose.yaml",
+        "services:\n  web:\n    image: web\n    depends_on: [tools]\n  tools:\n    image: tools\n    profiles: [debug]\n",
+    );
+    let err = fail(d, &["config"], &[]);
+    assert!(
+        err.contains("compose.yaml:4: services.web.depends_on.tools: "),
+        "{err}"
+    );
+    assert!(err.contains("add --profile debug"), "{err}");
+}

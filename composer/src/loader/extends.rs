@@ -17,7 +17,6 @@ pub(super) fn resolve(
     ctx: &mut Context,
     doc: &mut Node,
     file: &Path,
-    _base_dir: &Path,
     env: &Environment,
 ) -> Result<(), LoadError> {
     let Some(services) = doc.get_mut("services").and_then(Node::as_map_mut) else {

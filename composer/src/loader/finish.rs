@@ -16,7 +16,6 @@ use crate::yaml::{Map, Node, Value};
 
 pub(super) struct Settings<'a> {
     pub project_name: &'a str,
-    pub project_directory: &'a Path,
     pub environment: &'a Environment,
     pub profiles: &'a [String],
 }
@@ -31,7 +30,6 @@ pub(super) fn finish(
     settings: &Settings,
     files: &FileTable,
 ) -> Result<Finished, LoadError> {
-    let _ = settings.project_directory;
     let Some(top) = doc.as_map_mut() else {
         return Err(LoadError::project("a compose project must be a mapping"));
     };
@@ -164,6 +162,13 @@ fn apply_profiles(
         }
     }
     map.retain(|name, _| !inactive.contains_key(name));
+    // An optional dependency on a service left out by its profiles is
+    // dropped, not reported as undefined.
+    for service in map.values_mut() {
+        if let Some(deps) = service.get_mut("depends_on").and_then(Node::as_map_mut) {
+            deps.retain(|dep, _| !inactive.contains_key(dep));
+        }
+    }
     Ok(all.into_iter().collect())
 }
 

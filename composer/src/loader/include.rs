@@ -19,7 +19,6 @@ pub(super) fn resolve(
     ctx: &mut Context,
     doc: &mut Node,
     file: &Path,
-    _base_dir: &Path,
     env: &Environment,
 ) -> Result<(), LoadError> {
     let Some(includes) = doc.as_map_mut().and_then(|m| m.shift_remove("include")) else {

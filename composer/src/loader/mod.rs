@@ -68,7 +68,6 @@ pub fn load_resolved(
         doc,
         &finish::Settings {
             project_name: &project_name,
-            project_directory: &resolved.project_directory,
             environment: &resolved.environment,
             profiles: &resolved.profiles,
         },
@@ -145,8 +144,8 @@ impl Context<'_> {
         let mut merged: Option<Node> = None;
         for path in paths {
             let mut doc = self.load_file(path, base_dir, env)?;
-            include::resolve(self, &mut doc, path, base_dir, env)?;
-            extends::resolve(self, &mut doc, path, base_dir, env)?;
+            include::resolve(self, &mut doc, path, env)?;
+            extends::resolve(self, &mut doc, path, env)?;
             merged = Some(match merged {
                 None => doc,
                 Some(base) => merge::merge_documents(base, doc).map_err(|err| {
