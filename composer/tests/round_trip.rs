@@ -311,3 +311,21 @@ proptest! {
         prop_assert_eq!(&again.project, &first.project, "JSON output:\n{}", json);
     }
 }
+
+/// Inputs the fuzz target found whose printed form did not load back the
+/// same: list-form service `models`, and `extra_hosts` addresses with commas
+/// (split differently per syntax, and repeated once split).
+#[test]
+fn fuzz_found_inputs_round_trip() {
+    let cases = [
+        "services:\n  app:\n    image: a\n    models: [llm]\nmodels:\n  llm:\n    model: ai/smollm2\n",
+        "services:\n  t:\n    image: foo\n    extra_hosts:\n      \"example.com\": \"1.2.3.4,b,c\"\n",
+        "services:\n  t:\n    image: foo\n    extra_hosts:\n      \"example.com\": \"1.2$.3.4,,,x,,\"\n",
+    ];
+    for text in cases {
+        let first = load_text(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let yaml = render::yaml(&first.project).expect("prints");
+        let again = load_text(&yaml).unwrap_or_else(|e| panic!("{e}\n--- printed:\n{yaml}"));
+        assert_eq!(again.project, first.project, "{yaml}");
+    }
+}

@@ -520,7 +520,12 @@ fn extra_hosts(node: Node, path: &DocPath) -> Result<Node, NormalizeError> {
             .strip_prefix('[')
             .and_then(|rest| rest.strip_suffix(']'))
             .unwrap_or(&ip);
-        out.push(at.derived(Value::String(format!("{host}={ip}"))));
+        // The same address twice means it once (and the schema wants
+        // unique entries when the list is read back).
+        let entry = Value::String(format!("{host}={ip}"));
+        if !out.iter().any(|n: &Node| n.value == entry) {
+            out.push(at.derived(entry));
+        }
     }
     Ok(node.derived(Value::Seq(out)))
 }
