@@ -106,6 +106,15 @@ impl FileTable {
         self.locate_parts(node.file, node.line, path)
     }
 
+    /// A tree stage's error about a value, placed where that value came
+    /// from.
+    pub fn error(&self, err: crate::node_error::NodeError) -> LoadError {
+        LoadError::at(
+            self.locate_parts(err.file, err.line, &err.path),
+            err.message,
+        )
+    }
+
     pub fn locate_parts(&self, file: u32, line: u32, path: &DocPath) -> Location {
         Location {
             file: self.path(file).map(Path::to_path_buf),

@@ -11,6 +11,7 @@ pub mod interpolation;
 pub mod loader;
 pub mod merge;
 pub mod model;
+pub mod node_error;
 pub mod normalize;
 pub mod project;
 pub mod render;

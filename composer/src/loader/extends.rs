@@ -140,12 +140,8 @@ fn resolve_service(
     if let Some(map) = local.as_map_mut() {
         map.shift_remove("extends");
     }
-    let mut merged = merge::merge_service(base, local, &path).map_err(|err| {
-        LoadError::at(
-            ctx.files.locate_parts(err.file, err.line, &err.path),
-            err.message,
-        )
-    })?;
+    let mut merged =
+        merge::merge_service(base, local, &path).map_err(|err| ctx.files.error(err))?;
     if let Some(map) = merged.as_map_mut() {
         map.shift_remove("extends");
     }

@@ -74,12 +74,7 @@ pub fn load_resolved(
         &ctx.files,
     )?;
     consistency::check(&finished.doc, &ctx.files)?;
-    let project = normalize::to_model(&finished.doc).map_err(|err| {
-        LoadError::at(
-            ctx.files.locate_parts(err.file, err.line, &err.path),
-            err.message,
-        )
-    })?;
+    let project = normalize::to_model(&finished.doc).map_err(|err| ctx.files.error(err))?;
     Ok(LoadedProject {
         project,
         files: resolved.files.clone(),
@@ -148,12 +143,9 @@ impl Context<'_> {
             extends::resolve(self, &mut doc, path, env)?;
             merged = Some(match merged {
                 None => doc,
-                Some(base) => merge::merge_documents(base, doc).map_err(|err| {
-                    LoadError::at(
-                        self.files.locate_parts(err.file, err.line, &err.path),
-                        err.message,
-                    )
-                })?,
+                Some(base) => {
+                    merge::merge_documents(base, doc).map_err(|err| self.files.error(err))?
+                }
             });
         }
         let mut doc = merged.unwrap_or_else(|| Node::map(Default::default()));

@@ -38,36 +38,7 @@ pub use unicity::apply_unicity;
 /// Two values that cannot be merged: a sequence or mapping met by a value
 /// of another kind where compose allows only one form, or an entry that
 /// cannot be read in the form the merge needs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", where_prefix(.path))]
-pub struct MergeError {
-    /// Where in the document the conflict is.
-    pub path: DocPath,
-    /// Line of the later file's value, 0 when unknown.
-    pub line: u32,
-    /// File of the later file's value (index in the loader's file table).
-    pub file: u32,
-    pub message: String,
-}
-
-fn where_prefix(path: &DocPath) -> String {
-    if path.is_root() {
-        String::new()
-    } else {
-        format!("{path}: ")
-    }
-}
-
-impl MergeError {
-    pub(crate) fn at(path: &DocPath, node: &Node, message: String) -> MergeError {
-        MergeError {
-            path: path.clone(),
-            line: node.line,
-            file: node.file,
-            message,
-        }
-    }
-}
+pub type MergeError = crate::node_error::NodeError;
 
 /// Merges the compose document `over` (a later `-f` file) into `base`.
 ///

@@ -19,8 +19,6 @@ mod service;
 mod shell_words;
 mod volumes;
 
-use std::fmt;
-
 use serde::de::DeserializeOwned;
 
 use crate::doc_path::DocPath;
@@ -30,45 +28,11 @@ use crate::yaml::{Map, Node, Value};
 use fields::{Field, Table, each, error, fields, map_node, sorted_map};
 
 /// A value the schema accepts but compose cannot use (`ports: ["80:abc"]`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct NormalizeError {
-    pub path: DocPath,
-    /// 1-based line of the value, 0 when it was made by the loader.
-    pub line: u32,
-    /// The loader's file index of the value.
-    pub file: u32,
-    pub message: String,
-}
-
-impl fmt::Display for NormalizeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_root() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
+pub type NormalizeError = crate::node_error::NodeError;
 
 /// A canonical tree that does not fit the model (a loader bug, or a tree
 /// that did not go through [`normalize_document`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ModelError {
-    pub path: DocPath,
-    pub line: u32,
-    pub file: u32,
-    pub message: String,
-}
-
-impl fmt::Display for ModelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_root() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
+pub type ModelError = crate::node_error::NodeError;
 
 const NETWORK: Table = &[
     ("attachable", Field::Bool),

@@ -10,7 +10,6 @@ mod compile;
 mod validate;
 mod wording;
 
-use std::fmt;
 use std::sync::OnceLock;
 
 use crate::doc_path::DocPath;
@@ -21,33 +20,10 @@ pub use compile::{CompileError, CompiledSchema};
 /// compose-spec's draft-07 schema, as published.
 pub const COMPOSE_SPEC_SCHEMA: &str = include_str!("compose-spec.json");
 
-/// One way a document breaks the schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaError {
-    /// Where the offending value sits; for a key that is not allowed, the
-    /// mapping that holds it.
-    pub path: DocPath,
-    /// 1-based line of the offending value, 0 for loader-made values. For a
-    /// key that is not allowed it is the line of the key's value, which is
-    /// the key's own line (the YAML layer places collections at their key).
-    pub line: u32,
-    /// The loader's index of the file the value came from.
-    pub file: u32,
-    /// What is wrong, worded for a compose user (`must be a string`).
-    pub message: String,
-}
-
-impl fmt::Display for SchemaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_root() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for SchemaError {}
+/// One way a document breaks the schema. For a key that is not allowed,
+/// the path is the mapping that holds it and the line the key's own line
+/// (the YAML layer places collections at their key).
+pub type SchemaError = crate::node_error::NodeError;
 
 impl CompiledSchema {
     /// Checks `doc`; on failure returns every error, ordered by file and
