@@ -99,20 +99,17 @@ fn resolve_service(
         Some(other) => {
             // Paths in the other file are relative to that file.
             let dir = other.parent().map(Path::to_path_buf).unwrap_or_default();
-            let mut other_doc = ctx.load_file(&other, &dir, env).map_err(|err| {
-                if err.location.file.is_none()
-                    || err.location.file.as_deref() == Some(other.as_path())
-                        && err.location.line == 0
-                {
-                    LoadError::at(
-                        ctx.files.locate(&extends, &extends_path),
-                        format!("cannot read {}: {}", other.display(), err.message),
-                    )
-                } else {
-                    err
-                }
-            })?;
-            let Some(other_services) = other_doc.get_mut("services").and_then(Node::as_map_mut)
+            if !other.is_file() {
+                return Err(LoadError::at(
+                    ctx.files.locate(&extends, &extends_path),
+                    format!("extends file {} does not exist", other.display()),
+                ));
+            }
+            let mut other_doc = ctx.load_file(&other, &dir, env)?;
+            let Some(other_services) = other_doc
+                .get_mut("services")
+                .and_then(Node::as_map_mut)
+                .filter(|services| services.contains_key(&base_name))
             else {
                 return Err(missing_in_file(
                     ctx,
@@ -122,15 +119,6 @@ fn resolve_service(
                     &other,
                 ));
             };
-            if !other_services.contains_key(&base_name) {
-                return Err(missing_in_file(
-                    ctx,
-                    &extends,
-                    &extends_path,
-                    &base_name,
-                    &other,
-                ));
-            }
             resolve_service(ctx, other_services, &base_name, &other, env, chain)?
         }
     };
