@@ -16,19 +16,8 @@ pub(crate) fn key_value_map(node: Node, path: &DocPath) -> Result<Map, MergeErro
         return Ok(map);
     }
     // A lone string is not valid compose; it is read as the one entry it spells.
-    let items = into_entries(node);
     let mut map = Map::new();
-    for (i, item) in items.into_iter().enumerate() {
-        if item.tag == Some(Tag::Reset) {
-            continue;
-        }
-        let Some(text) = item.scalar_text() else {
-            return Err(MergeError::at(
-                &path.index(i),
-                &item,
-                format!("expected a KEY=VALUE string, found {}", a_kind(&item)),
-            ));
-        };
+    for (text, item, _) in scalar_entries(node, path, "a KEY=VALUE string")? {
         let (key, value) = match text.split_once('=') {
             Some((key, value)) => (key.to_string(), item.derived(Value::String(value.into()))),
             None => (text, item.derived(Value::Null)),
@@ -48,19 +37,8 @@ pub(crate) fn name_map(
     if let Value::Map(map) = node.value {
         return Ok(map);
     }
-    let items = into_entries(node);
     let mut map = Map::new();
-    for (i, item) in items.into_iter().enumerate() {
-        if item.tag == Some(Tag::Reset) {
-            continue;
-        }
-        let Some(name) = item.scalar_text() else {
-            return Err(MergeError::at(
-                &path.index(i),
-                &item,
-                format!("expected a name, found {}", a_kind(&item)),
-            ));
-        };
+    for (name, item, _) in scalar_entries(node, path, "a name")? {
         let value = match defaults {
             NameDefaults::Null => item.derived(Value::Null),
             NameDefaults::DependsOn => {
@@ -76,6 +54,31 @@ pub(crate) fn name_map(
         map.insert(name, value);
     }
     Ok(map)
+}
+
+/// The entries of a list-form field as text, with their paths, `!reset`
+/// entries left out; an entry that is not a scalar is an error naming what
+/// was `expected`.
+fn scalar_entries(
+    node: Node,
+    path: &DocPath,
+    expected: &str,
+) -> Result<Vec<(String, Node, DocPath)>, MergeError> {
+    let mut entries = Vec::new();
+    for (i, item) in into_entries(node).into_iter().enumerate() {
+        if item.tag == Some(Tag::Reset) {
+            continue;
+        }
+        let Some(text) = item.scalar_text() else {
+            return Err(MergeError::at(
+                &path.index(i),
+                &item,
+                format!("expected {expected}, found {}", a_kind(&item)),
+            ));
+        };
+        entries.push((text, item, path.index(i)));
+    }
+    Ok(entries)
 }
 
 /// A value that may be one entry or a list of entries, as a list.
@@ -107,23 +110,16 @@ pub(crate) fn host_map(node: Node, path: &DocPath) -> Result<Map, MergeError> {
     if let Value::Map(map) = node.value {
         return Ok(map);
     }
-    let items = into_entries(node);
     let mut map = Map::new();
-    for (i, item) in items.into_iter().enumerate() {
-        if item.tag == Some(Tag::Reset) {
-            continue;
-        }
-        let pair = item.scalar_text().and_then(|text| {
-            let (host, ip) = text.split_once('=').or_else(|| text.split_once(':'))?;
-            Some((host.to_string(), ip.to_string()))
-        });
-        let Some((host, ip)) = pair else {
+    for (text, item, at) in scalar_entries(node, path, "a HOST=IP string")? {
+        let Some((host, ip)) = text.split_once('=').or_else(|| text.split_once(':')) else {
             return Err(MergeError::at(
-                &path.index(i),
+                &at,
                 &item,
-                "expected a HOST=IP string".to_string(),
+                format!("expected a HOST=IP string, found \"{text}\""),
             ));
         };
+        let (host, ip) = (host.to_string(), ip.to_string());
         let ip = item.derived(Value::String(ip));
         match map.get_mut(&host) {
             Some(known) => {
