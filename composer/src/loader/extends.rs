@@ -2,6 +2,7 @@
 //! another file. The base is resolved first (it may extend in turn), then
 //! the local definition is merged on top with the multi-file merge rules.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::Context;
@@ -27,15 +28,19 @@ pub(super) fn resolve(
         .filter(|(_, s)| s.get("extends").is_some())
         .map(|(name, _)| name.clone())
         .collect();
+    // Many services often extend from one file: it is read once.
+    let mut sources = HashMap::new();
     for name in names {
         let mut chain = Vec::new();
-        resolve_service(ctx, services, &name, file, env, &mut chain)?;
+        resolve_service(ctx, services, &name, file, env, &mut chain, &mut sources)?;
     }
     Ok(())
 }
 
 /// Resolves `name` in `services` (read from `file`) and stores the result
-/// back. `chain` is the extends chain being followed, to refuse cycles.
+/// back. `chain` is the extends chain being followed, to refuse cycles;
+/// `sources` holds the other files read so far, with what is resolved in
+/// them.
 fn resolve_service(
     ctx: &mut Context,
     services: &mut Map,
@@ -43,6 +48,7 @@ fn resolve_service(
     file: &Path,
     env: &Environment,
     chain: &mut Vec<(PathBuf, String)>,
+    sources: &mut HashMap<PathBuf, Node>,
 ) -> Result<Node, LoadError> {
     let path = DocPath::root().key("services").key(name);
     let Some(service) = services.get(name).cloned() else {
@@ -94,7 +100,7 @@ fn resolve_service(
                     format!("cannot extend service \"{base_name}\": no such service in this file"),
                 ));
             }
-            resolve_service(ctx, services, &base_name, file, env, chain)?
+            resolve_service(ctx, services, &base_name, file, env, chain, sources)?
         }
         Some(other) => {
             // Paths in the other file are relative to that file.
@@ -105,7 +111,12 @@ fn resolve_service(
                     format!("extends file {} does not exist", other.display()),
                 ));
             }
-            let mut other_doc = ctx.load_file(&other, &dir, env)?;
+            // Taken out while it is resolved, so that the recursion can use
+            // the cache too; put back with what was resolved in it.
+            let mut other_doc = match sources.remove(&other) {
+                Some(doc) => doc,
+                None => ctx.load_file(&other, &dir, env)?,
+            };
             let Some(other_services) = other_doc
                 .get_mut("services")
                 .and_then(Node::as_map_mut)
@@ -119,7 +130,10 @@ fn resolve_service(
                     &other,
                 ));
             };
-            resolve_service(ctx, other_services, &base_name, &other, env, chain)?
+            let base =
+                resolve_service(ctx, other_services, &base_name, &other, env, chain, sources)?;
+            sources.insert(other, other_doc);
+            base
         }
     };
     chain.pop();
