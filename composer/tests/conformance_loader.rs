@@ -509,11 +509,9 @@ fn cases() -> Vec<Case> {
                     &name(&named)?,
                     &json!("test-expected-test"),
                 )?;
-                let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
                 let mut stdin = options(Path::new("/"), &[], &[]);
                 stdin.files = vec![PathBuf::from("-")];
                 stdin.stdin = Some("services:\n  a:\n    image: x\n".into());
-                let _ = tmp;
                 let err = failure(&stdin)?;
                 expect_contains("root dir", &err.message, "project name must not be empty")
             },
